@@ -1,0 +1,188 @@
+"""Event conditions on one shard: pick the cheapest exact path for each leaf.
+
+  presence   count >= 1 / = 0 without filters: day/month bitmaps (+ the rows of partial days)
+  all-time   count / sum / first / last over all time, when no event is later than as_of:
+             bit-sliced indexes, no row is touched
+  by value   presence with one eq / in / has / has_any filter over all time: inverted bitmaps
+  rows       everything else: the window's rows from the ts-sorted store, masks for filters,
+             one bincount (or min/max) per customer
+Every path returns the same set; tests/test_engine_vs_reference.py holds them to the reference.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pyroaring import BitMap
+
+from indexes.plan.compile import EventLeaf
+from indexes.plan.filters import compare_values, filter_mask
+from indexes.plan.time_bounds import Bounds, time_op_bounds, window_bounds
+from indexes.rules.model import AllTime
+from indexes.shard.bitmaps import bitmap_from_ids, bitmap_from_mask
+from indexes.shard.bsi import BitSlicedIndex
+from indexes.shard.event_index import EventTypeIndex
+from indexes.shard.event_store import MISSING_NUMBER, Rows
+from indexes.shard.shard import Shard
+
+EXACT_FLOAT_LIMIT = 2**52  # below 2**53 with room for the float estimate of the bound itself
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+def zero_satisfies(op: str, value: object) -> bool:
+    """Does a count / sum of 0 satisfy `op value`? (customers without events have 0)."""
+    return bool(compare_values(np.zeros(1, dtype=np.int64), op, value)[0])
+
+
+def with_zero_default(satisfied: BitMap, present: BitMap, op: str, value: object, alive: BitMap) -> BitMap:
+    """Customers not in `present` have the value 0: add them if 0 satisfies the comparison."""
+    if zero_satisfies(op, value):
+        return alive - (present - satisfied)
+    return satisfied & alive
+
+
+def bsi_compare(bsi: BitSlicedIndex, op: str, value: object, universe: BitMap | None) -> BitMap:
+    if op == "between":
+        lo, hi = value  # type: ignore[misc]
+        return bsi.range(lo, hi, universe)
+    return bsi.compare(op, value, universe)  # type: ignore[arg-type]
+
+
+def evaluate_event(leaf: EventLeaf, shard: Shard, as_of_ms: int, universe: BitMap | None) -> BitMap:
+    alive = shard.alive
+    index = shard.event_index(leaf.event)
+    if index is None:  # no event of this type yet: count 0, sum 0, no first/last
+        if leaf.measure in ("count", "sum") and zero_satisfies(leaf.op, leaf.value):
+            return alive.copy()
+        return BitMap()
+    calendar = shard.calendar
+    start, end = window_bounds(calendar, as_of_ms, leaf.window)
+    all_time_ok = isinstance(leaf.window, AllTime) and index.answers_all_time(as_of_ms)
+    if leaf.measure in ("count", "sum") and not leaf.filters:
+        present_only = leaf.measure == "count" and _is_presence(leaf.op, leaf.value)
+        if present_only:
+            present = index.count.exists.copy() if all_time_ok else present_in_window(index, shard, start, end)
+            return with_zero_default(present & alive, present, leaf.op, leaf.value, alive)
+        if all_time_ok:
+            bsi = index.count if leaf.measure == "count" else index.sums[leaf.sum_attr]  # type: ignore[index]
+            satisfied = bsi_compare(bsi, leaf.op, leaf.value, None)
+            return with_zero_default(satisfied, bsi.exists, leaf.op, leaf.value, alive)
+    if leaf.measure == "count" and len(leaf.filters) == 1 and all_time_ok and _is_presence(leaf.op, leaf.value):
+        flt = leaf.filters[0]
+        if flt.op in ("eq", "in", "has", "has_any"):
+            values = flt.value if isinstance(flt.value, tuple) else (flt.value,)
+            present = index.value_customers(flt.attr, values)  # type: ignore[arg-type]
+            if present is not None:
+                return with_zero_default(present & alive, present, leaf.op, leaf.value, alive)
+    if leaf.measure in ("first", "last") and not leaf.filters:
+        shortcut = _first_last_all_time(leaf, index, shard, as_of_ms, start, end)
+        if shortcut is not None:
+            return shortcut & alive
+    return _evaluate_rows(leaf, index, shard, as_of_ms, start, end)
+
+
+def _is_presence(op: str, value: object) -> bool:
+    """count comparisons that only ask "any event?": >= 1, > 0, = 0, < 1, <= 0, != 0."""
+    return (op, value) in (("gte", 1), ("gt", 0), ("eq", 0), ("lt", 1), ("lte", 0), ("neq", 0))
+
+
+def _first_last_all_time(
+    leaf: EventLeaf, index: EventTypeIndex, shard: Shard, as_of_ms: int, start: int | None, end: int | None
+) -> BitMap | None:
+    if not index.answers_all_time(as_of_ms) or end != as_of_ms:
+        return None
+    lo, hi = time_op_bounds(shard.calendar, as_of_ms, leaf.op, leaf.value)
+    if leaf.measure == "first":
+        if start is not None:
+            return None  # the first event inside a window is not the all-time first
+        return index.first_ts.range(lo, hi)
+    # The latest event <= as_of is the all-time latest; it lies in [start, as_of] or none does.
+    if start is not None:
+        lo = start if lo is None else max(lo, start)
+    return index.last_ts.range(lo, hi)
+
+
+def present_in_window(index: EventTypeIndex, shard: Shard, start: int | None, end: int | None) -> BitMap:
+    """Customers with >= 1 event in [start, end]: whole days from bitmaps, partial days from rows."""
+    calendar = shard.calendar
+    if end is None or not index.day_customers:
+        return BitMap()
+    first_day = min(index.day_customers) if start is None else calendar.local_day(start)
+    if start is not None and calendar.day_start_ms(first_day) != start:
+        first_day += 1
+    last_day = calendar.local_day(end)
+    day_is_complete = calendar.day_start_ms(last_day + 1) - 1 == end or (
+        index.max_ts is not None and index.max_ts <= end
+    )
+    if not day_is_complete:
+        last_day -= 1
+    if first_day > last_day:
+        rows = index.store.window(start, end)
+        return bitmap_from_ids(rows.customers)
+    parts = [index.present_on_days(first_day, last_day)]
+    head_end = calendar.day_start_ms(first_day) - 1
+    if start is not None and start <= head_end:
+        parts.append(bitmap_from_ids(index.store.window(start, head_end).customers))
+    tail_start = calendar.day_start_ms(last_day + 1)
+    if tail_start <= end:
+        parts.append(bitmap_from_ids(index.store.window(tail_start, end).customers))
+    return BitMap.union(*parts)
+
+
+def _selected_rows(leaf: EventLeaf, index: EventTypeIndex, shard: Shard, as_of_ms: int, bounds: Bounds) -> Rows:
+    needed = {f.attr for f in leaf.filters}
+    if leaf.sum_attr:
+        needed.add(leaf.sum_attr)
+    rows = index.store.window(bounds[0], bounds[1], tuple(sorted(needed)))
+    if leaf.filters and len(rows):
+        mask = np.ones(len(rows), dtype=bool)
+        for flt in leaf.filters:
+            mask &= filter_mask(rows, flt, index.store.dictionaries.get(flt.attr), shard.calendar, as_of_ms)
+        rows = rows.filtered(mask)
+    return rows
+
+
+def _evaluate_rows(
+    leaf: EventLeaf, index: EventTypeIndex, shard: Shard, as_of_ms: int, start: int | None, end: int | None
+) -> BitMap:
+    alive = shard.alive
+    rows = _selected_rows(leaf, index, shard, as_of_ms, (start, end))
+    size = shard.ids.allocated
+    if leaf.measure in ("first", "last"):
+        if not len(rows):
+            return BitMap()
+        if leaf.measure == "first":
+            times = np.full(size, _INT64_MAX, dtype=np.int64)
+            np.minimum.at(times, rows.customers, rows.ts)
+            had = times != _INT64_MAX
+        else:
+            times = np.full(size, MISSING_NUMBER, dtype=np.int64)
+            np.maximum.at(times, rows.customers, rows.ts)
+            had = times != MISSING_NUMBER
+        lo, hi = time_op_bounds(shard.calendar, as_of_ms, leaf.op, leaf.value)
+        mask = had.copy()
+        if lo is not None:
+            mask &= times >= lo
+        if hi is not None:
+            mask &= times <= hi
+        return bitmap_from_mask(mask) & alive
+    counts = np.bincount(rows.customers, minlength=size)
+    present_mask = counts > 0
+    if leaf.measure == "count":
+        totals = counts
+    else:
+        totals = exact_sums(rows.customers, rows.columns[leaf.sum_attr], size)  # type: ignore[index, arg-type]
+    satisfied = bitmap_from_mask(present_mask & compare_values(totals, leaf.op, leaf.value))
+    return with_zero_default(satisfied, bitmap_from_mask(present_mask), leaf.op, leaf.value, alive)
+
+
+def exact_sums(customers: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    """Per-customer int64 sums of fixed-point values (missing = 0), exactly."""
+    values = np.where(values == MISSING_NUMBER, 0, values)
+    if len(values) == 0:
+        return np.zeros(size, dtype=np.int64)
+    if int(np.abs(values).sum(dtype=np.float64)) < EXACT_FLOAT_LIMIT:
+        # Every partial sum is an integer below 2**53, so float64 adds it without rounding.
+        return np.rint(np.bincount(customers, weights=values.astype(np.float64), minlength=size)).astype(np.int64)
+    out = np.zeros(size, dtype=np.int64)
+    np.add.at(out, customers, values)
+    return out

@@ -1,0 +1,43 @@
+"""Conversions between numpy id arrays and roaring bitmaps, in one place.
+
+pyroaring builds a bitmap from an `array.array('I')` through the buffer protocol (one C call), but
+iterates a numpy array element by element; going through `array.array` is ~10x faster.
+"""
+
+from __future__ import annotations
+
+import array
+
+import numpy as np
+from pyroaring import BitMap
+
+
+def bitmap_from_ids(ids: np.ndarray) -> BitMap:
+    """Bitmap of uint32 ids (any order, duplicates allowed)."""
+    if len(ids) == 0:
+        return BitMap()
+    buffer = array.array("I")
+    buffer.frombytes(np.ascontiguousarray(ids, dtype=np.uint32).tobytes())
+    return BitMap(buffer)
+
+
+def ids_from_bitmap(bitmap: BitMap) -> np.ndarray:
+    """Sorted uint32 ids of a bitmap (a copy owned by numpy)."""
+    if not bitmap:
+        return np.zeros(0, dtype=np.uint32)
+    return np.frombuffer(bitmap.to_array(), dtype=np.uint32)
+
+
+def bitmap_from_mask(mask: np.ndarray, offset: int = 0) -> BitMap:
+    """Bitmap of the positions where a boolean mask is true (plus offset)."""
+    hits = np.flatnonzero(mask)
+    if offset:
+        hits = hits + offset
+    return bitmap_from_ids(hits.astype(np.uint32))
+
+
+def bitmap_size_bytes(bitmap: BitMap) -> int:
+    stats = bitmap.get_statistics()
+    return int(
+        stats["n_bytes_array_containers"] + stats["n_bytes_bitset_containers"] + stats["n_bytes_run_containers"]
+    )

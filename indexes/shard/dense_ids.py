@@ -1,0 +1,67 @@
+"""Customer id (opaque string) <-> dense uint32, the key of every bitmap in a shard.
+
+Dense ids are never reused: an erased customer's id is retired, and the same external id coming
+back later gets a new dense id. A retired id therefore can never leak old state into a new customer.
+"""
+
+from __future__ import annotations
+
+from pyroaring import BitMap
+
+MAX_CUSTOMERS_PER_SHARD = 1 << 20
+
+
+class ShardFullError(RuntimeError):
+    pass
+
+
+class DenseIds:
+    def __init__(self, capacity: int = MAX_CUSTOMERS_PER_SHARD) -> None:
+        assert 0 < capacity <= 1 << 32
+        self.capacity = capacity
+        self._dense_by_external: dict[str, int] = {}
+        self._external_by_dense: list[str | None] = []
+        self.alive = BitMap()  # customers that exist now
+
+    def __len__(self) -> int:
+        return len(self._dense_by_external)
+
+    @property
+    def allocated(self) -> int:
+        """Dense ids handed out so far, retired ones included (the size of per-id arrays)."""
+        return len(self._external_by_dense)
+
+    def lookup(self, external_id: str) -> int | None:
+        return self._dense_by_external.get(external_id)
+
+    def get_or_create(self, external_id: str) -> int:
+        dense = self._dense_by_external.get(external_id)
+        if dense is not None:
+            return dense
+        dense = len(self._external_by_dense)
+        if dense >= self.capacity:
+            raise ShardFullError(f"shard holds its maximum of {self.capacity} customer ids")
+        self._dense_by_external[external_id] = dense
+        self._external_by_dense.append(external_id)
+        self.alive.add(dense)
+        return dense
+
+    def would_overflow(self, new_ids: int) -> bool:
+        return self.allocated + new_ids > self.capacity
+
+    def retire(self, external_id: str) -> int | None:
+        """Forget a customer; returns the retired dense id (None if unknown)."""
+        dense = self._dense_by_external.pop(external_id, None)
+        if dense is not None:
+            self._external_by_dense[dense] = None
+            self.alive.discard(dense)
+        return dense
+
+    def external(self, dense: int) -> str:
+        value = self._external_by_dense[dense]
+        assert value is not None, f"dense id {dense} is retired"
+        return value
+
+    def externals(self, dense_ids: BitMap) -> list[str]:
+        table = self._external_by_dense
+        return [table[i] for i in dense_ids]  # type: ignore[misc]

@@ -1,0 +1,205 @@
+"""Indexes of one event type in one shard.
+
+  store          ts-sorted columnar rows (event_store.py): exact answers for any window and filter
+  day / month    customers with >= 1 event per local day and per local month (Pilosa's time
+                 quantum): presence over a window of many days is one multi-way union of at most
+                 ~2 * 31 day bitmaps + the month bitmaps in between, never one pass per day
+  count          all-time events per customer (bit-sliced): count thresholds without a scan
+  first / last   all-time first and latest ts per customer (bit-sliced)
+  sums           all-time sum per number attribute (bit-sliced)
+  by_value       customers who ever had an event with attribute = value (string and list
+                 attributes whose dictionary stays under INVERTED_MAX_VALUES)
+
+The all-time indexes include every ingested event. They answer for an `as_of` only when no event
+of the type is later than `as_of` (`answers_all_time`); otherwise the plan scans the store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+from pyroaring import BitMap
+
+from indexes.schema import ValueType
+from indexes.shard.bitmaps import bitmap_from_ids, bitmap_size_bytes
+from indexes.shard.bsi import BitSlicedIndex
+from indexes.shard.event_store import MISSING_CODE, MISSING_NUMBER, EventStore, ListColumn
+from indexes.timecal import Calendar
+
+INVERTED_MAX_VALUES = 200_000
+
+
+def month_of_day(day: int) -> int:
+    """Months since 1970-01 of a day number (proleptic Gregorian)."""
+    date = Calendar.day_to_date(day)
+    return (date.year - 1970) * 12 + date.month - 1
+
+
+def month_first_day(month: int) -> int:
+    year, index = divmod(month, 12)
+    return Calendar.date_to_day(dt.date(1970 + year, index + 1, 1))
+
+
+class EventTypeIndex:
+    def __init__(self, name: str, attributes: dict[str, ValueType]) -> None:
+        self.name = name
+        self.store = EventStore(attributes)
+        self.day_customers: dict[int, BitMap] = {}
+        self.month_customers: dict[int, BitMap] = {}
+        self.count = BitSlicedIndex()
+        self.first_ts = BitSlicedIndex()
+        self.last_ts = BitSlicedIndex()
+        self.sums: dict[str, BitSlicedIndex] = {
+            attr: BitSlicedIndex() for attr, t in attributes.items() if t.kind == "number"
+        }
+        self.by_value: dict[str, dict[int, BitMap] | None] = {
+            attr: {} for attr, t in attributes.items() if t.kind in ("string", "list")
+        }
+        self.max_ts: int | None = None
+
+    def add_attribute(self, name: str, value_type: ValueType) -> None:
+        self.store.add_attribute(name, value_type)
+        if value_type.kind == "number":
+            self.sums[name] = BitSlicedIndex()
+        if value_type.kind in ("string", "list"):
+            self.by_value[name] = {}
+
+    def answers_all_time(self, as_of_ms: int) -> bool:
+        return self.max_ts is None or self.max_ts <= as_of_ms
+
+    # --- ingest -----------------------------------------------------------------------------
+    def append(self, customers: np.ndarray, ts: np.ndarray, attrs_rows: list[dict], days: np.ndarray) -> None:
+        """Add rows (validated values); `days` are the local days of `ts` in the workspace zone."""
+        count = len(ts)
+        if count == 0:
+            return
+        columns = self.store.encode(attrs_rows, count)
+        self.store.append(customers, ts, columns)
+        batch_max = int(ts.max())
+        self.max_ts = batch_max if self.max_ts is None else max(self.max_ts, batch_max)
+        self._index_presence(customers, days)
+        self._index_aggregates(customers, ts, columns)
+        self._index_values(customers, columns)
+
+    def _index_presence(self, customers: np.ndarray, days: np.ndarray) -> None:
+        order = np.argsort(days, kind="stable")
+        sorted_days = days[order]
+        sorted_customers = customers[order]
+        bounds = np.flatnonzero(np.diff(sorted_days)) + 1
+        starts = np.concatenate([[0], bounds])
+        stops = np.concatenate([bounds, [len(sorted_days)]])
+        for start, stop in zip(starts.tolist(), stops.tolist(), strict=True):
+            day = int(sorted_days[start])
+            present = bitmap_from_ids(sorted_customers[start:stop])
+            self.day_customers.setdefault(day, BitMap()).update(present)
+            self.month_customers.setdefault(month_of_day(day), BitMap()).update(present)
+
+    def _index_aggregates(self, customers: np.ndarray, ts: np.ndarray, columns: dict) -> None:
+        order = np.argsort(customers, kind="stable")
+        by_customer = customers[order]
+        starts = np.concatenate([[0], np.flatnonzero(np.diff(by_customer)) + 1])
+        ids = by_customer[starts]
+        counts = np.diff(np.concatenate([starts, [len(by_customer)]]))
+        self.count.add_many(ids, counts)
+        ts_sorted = ts[order]
+        batch_first = np.minimum.reduceat(ts_sorted, starts)
+        batch_last = np.maximum.reduceat(ts_sorted, starts)
+        old_first = self.first_ts.values_or(ids, batch_first)
+        old_last = self.last_ts.values_or(ids, batch_last)
+        self.first_ts.set_many(ids, np.minimum(old_first, batch_first))
+        self.last_ts.set_many(ids, np.maximum(old_last, batch_last))
+        for attr, bsi in self.sums.items():
+            values = columns[attr][order]
+            present = values != MISSING_NUMBER
+            if not present.any():
+                continue
+            sums = np.add.reduceat(np.where(present, values, 0), starts)
+            touched = np.add.reduceat(present.astype(np.int64), starts) > 0
+            bsi.add_many(ids[touched], sums[touched])
+
+    def _index_values(self, customers: np.ndarray, columns: dict) -> None:
+        for attr, index in self.by_value.items():
+            if index is None:
+                continue
+            if len(self.store.dictionaries[attr]) > INVERTED_MAX_VALUES:
+                self.by_value[attr] = None  # too many values to pay a bitmap each: scan instead
+                continue
+            column = columns[attr]
+            if isinstance(column, ListColumn):
+                lengths = column.offsets[1:] - column.offsets[:-1]
+                codes = column.codes
+                owners = np.repeat(customers, lengths)
+            else:
+                present = column != MISSING_CODE
+                codes = column[present]
+                owners = customers[present]
+            if len(codes) == 0:
+                continue
+            order = np.argsort(codes, kind="stable")
+            codes, owners = codes[order], owners[order]
+            starts = np.concatenate([[0], np.flatnonzero(np.diff(codes)) + 1])
+            stops = np.concatenate([starts[1:], [len(codes)]])
+            for start, stop in zip(starts.tolist(), stops.tolist(), strict=True):
+                code = int(codes[start])
+                bitmap = index.get(code)
+                if bitmap is None:
+                    index[code] = bitmap_from_ids(owners[start:stop])
+                else:
+                    bitmap.update(bitmap_from_ids(owners[start:stop]))
+
+    def forget(self, dense: int) -> None:
+        """Remove a customer from the bitmap indexes (store rows are masked by `alive`)."""
+        removed = BitMap([dense])
+        for bsi in (self.count, self.first_ts, self.last_ts, *self.sums.values()):
+            bsi.remove_many(removed)
+        for bitmap in (*self.day_customers.values(), *self.month_customers.values()):
+            bitmap.discard(dense)
+        for index in self.by_value.values():
+            if index is not None:
+                for bitmap in index.values():
+                    bitmap.discard(dense)
+
+    # --- reads ------------------------------------------------------------------------------
+    def present_on_days(self, first_day: int, last_day: int) -> BitMap:
+        """Customers with an event on any local day in [first_day, last_day] (whole days)."""
+        if first_day > last_day or not self.day_customers:
+            return BitMap()
+        parts: list[BitMap] = []
+        day = first_day
+        steps = 0
+        while day <= last_day:
+            steps += 1
+            assert steps <= 100_000, "unbounded day walk"
+            month = month_of_day(day)
+            month_start = month_first_day(month)
+            next_month_start = month_first_day(month + 1)
+            if day == month_start and next_month_start - 1 <= last_day:
+                bitmap = self.month_customers.get(month)
+                day = next_month_start
+            else:
+                bitmap = self.day_customers.get(day)
+                day += 1
+            if bitmap:
+                parts.append(bitmap)
+        return BitMap.union(*parts) if parts else BitMap()
+
+    def value_customers(self, attr: str, values: tuple[str, ...]) -> BitMap | None:
+        """Customers who ever had an event with attr in values; None if not indexed."""
+        index = self.by_value.get(attr)
+        if index is None:
+            return None
+        dictionary = self.store.dictionaries[attr]
+        parts = [index[c] for c in dictionary.codes(values) if c in index]
+        return BitMap.union(*parts) if parts else BitMap()
+
+    def size_bytes(self) -> int:
+        total = self.store.size_bytes()
+        for bsi in (self.count, self.first_ts, self.last_ts, *self.sums.values()):
+            total += bsi.size_bytes()
+        for bitmap in (*self.day_customers.values(), *self.month_customers.values()):
+            total += bitmap_size_bytes(bitmap)
+        for index in self.by_value.values():
+            if index is not None:
+                total += sum(bitmap_size_bytes(b) for b in index.values())
+        return total

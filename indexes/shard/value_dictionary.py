@@ -1,0 +1,60 @@
+"""Dictionary of the distinct strings of one column: string <-> dense code, append-only.
+
+Substring predicates (contains / starts_with / ends_with) are answered over the dictionary, not over
+customers: the distinct values are few compared with rows, and each match yields a ready bitmap.
+Matches are remembered per (op, needle) together with how many values had been scanned, so a
+repeated query only scans values added since (the dictionary never removes a value).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+MAX_CACHED_NEEDLES = 256
+
+
+class ValueDictionary:
+    def __init__(self) -> None:
+        self.values: list[str] = []
+        self._codes: dict[str, int] = {}
+        self._matches: OrderedDict[tuple[str, str], tuple[int, list[int]]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def code(self, value: str) -> int | None:
+        return self._codes.get(value)
+
+    def code_or_add(self, value: str) -> int:
+        code = self._codes.get(value)
+        if code is None:
+            code = len(self.values)
+            self._codes[value] = code
+            self.values.append(value)
+        return code
+
+    def codes(self, values: tuple[str, ...] | list[str]) -> list[int]:
+        """Codes of the values present in the dictionary (absent values match nothing)."""
+        found = (self._codes.get(v) for v in values)
+        return [c for c in found if c is not None]
+
+    def matching_codes(self, op: str, needle: str) -> list[int]:
+        """Codes of values v with v.startswith / endswith / contains needle. Cost: new values only."""
+        key = (op, needle)
+        scanned, codes = self._matches.pop(key, (0, []))
+        test = _TESTS[op]
+        values = self.values
+        if scanned < len(values):
+            codes = codes + [i for i in range(scanned, len(values)) if test(values[i], needle)]
+            scanned = len(values)
+        self._matches[key] = (scanned, codes)
+        while len(self._matches) > MAX_CACHED_NEEDLES:
+            self._matches.popitem(last=False)
+        return codes
+
+
+_TESTS = {
+    "starts_with": str.startswith,
+    "ends_with": str.endswith,
+    "contains": lambda value, needle: needle in value,
+}
