@@ -61,7 +61,7 @@ def evaluate_event(leaf: EventLeaf, shard: Shard, as_of_ms: int, universe: BitMa
         present_only = leaf.measure == "count" and _is_presence(leaf.op, leaf.value)
         if present_only:
             present = index.count.exists.copy() if all_time_ok else present_in_window(index, shard, start, end)
-            return with_zero_default(present & alive, present, leaf.op, leaf.value, alive)
+            return _presence_result(present, leaf, alive)
         if all_time_ok:
             bsi = index.count if leaf.measure == "count" else index.sums[leaf.sum_attr]  # type: ignore[index]
             satisfied = bsi_compare(bsi, leaf.op, leaf.value, None)
@@ -72,12 +72,19 @@ def evaluate_event(leaf: EventLeaf, shard: Shard, as_of_ms: int, universe: BitMa
             values = flt.value if isinstance(flt.value, tuple) else (flt.value,)
             present = index.value_customers(flt.attr, values)  # type: ignore[arg-type]
             if present is not None:
-                return with_zero_default(present & alive, present, leaf.op, leaf.value, alive)
+                return _presence_result(present, leaf, alive)
     if leaf.measure in ("first", "last") and not leaf.filters:
         shortcut = _first_last_all_time(leaf, index, shard, as_of_ms, start, end)
         if shortcut is not None:
             return shortcut & alive
     return _evaluate_rows(leaf, index, shard, as_of_ms, start, end)
+
+
+def _presence_result(present: BitMap, leaf: EventLeaf, alive: BitMap) -> BitMap:
+    """For "any event?" comparisons: the present customers, or everyone else."""
+    if zero_satisfies(leaf.op, leaf.value):
+        return alive - present
+    return present & alive
 
 
 def _is_presence(op: str, value: object) -> bool:
