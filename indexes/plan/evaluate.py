@@ -142,7 +142,12 @@ class _Evaluator:
                 return with_zero_default(satisfied, bsi.exists, leaf.op, leaf.value, shard.alive)
             return self._lifetime_value_rows(leaf)
         assert leaf.prop == "last_seen_at"
-        lo, hi = time_op_bounds(shard.calendar, as_of, leaf.op, leaf.value)
+        if leaf.op == "not_exists":
+            return shard.alive - self._computed(ComputedLeaf(leaf.prop, "exists", None), None)
+        if leaf.op == "exists":
+            lo, hi = None, None  # any event at all, at or before as_of
+        else:
+            lo, hi = time_op_bounds(shard.calendar, as_of, leaf.op, leaf.value)
         if all_time_ok:
             return shard.last_seen.range(lo, hi, universe) & shard.alive
         latest = np.full(shard.ids.allocated, MISSING_NUMBER, dtype=np.int64)
