@@ -1,9 +1,10 @@
 """The set of accepted event_ids: an event_id accepted once is ignored forever (RECORDS.md).
 
-Ids are kept as 128-bit BLAKE2b digests (16 bytes per id, ~24 MB per million ids with the merge
-buffer) in two sorted uint64 columns, not as Python strings (~100 bytes each). A collision of two
-distinct ids needs ~2**64 ids before it becomes likely. Recent ids sit in a Python set and are
-merged into the sorted columns in bulk, so a lookup is a binary search plus a set probe.
+Ids are kept as 128-bit BLAKE2b digests, 16 bytes per id (vs ~100 for a Python string), in a few
+sorted runs of numpy (high, low) uint64 pairs, like a log-structured merge tree: a batch adds one
+sorted run, and runs are merged when a newer run grows to half the size of the one before it, so
+there are O(log n) runs and each id is re-sorted O(log n) times. Two distinct ids collide only after
+~2**64 ids.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import hashlib
 
 import numpy as np
 
-RECENT_LIMIT = 262_144
+MAX_RUNS = 64
 
 
 def digests(event_ids: list[str]) -> np.ndarray:
@@ -21,66 +22,60 @@ def digests(event_ids: list[str]) -> np.ndarray:
     return np.frombuffer(blob, dtype=">u8").astype(np.uint64).reshape(-1, 2)
 
 
+def _sorted_run(keys: np.ndarray) -> np.ndarray:
+    order = np.lexsort((keys[:, 1], keys[:, 0]))
+    return np.ascontiguousarray(keys[order])
+
+
+def _in_run(run: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Which keys are in a sorted run (binary search on the high half, then equal-high walks)."""
+    if len(run) == 0 or len(keys) == 0:
+        return np.zeros(len(keys), dtype=bool)
+    high, low = keys[:, 0], keys[:, 1]
+    left = np.searchsorted(run[:, 0], high, side="left")
+    right = np.searchsorted(run[:, 0], high, side="right")
+    found = np.zeros(len(keys), dtype=bool)
+    single = right - left == 1
+    found[single] = run[left[single], 1] == low[single]
+    # Several ids sharing a high half: practically never; walk those few ranges.
+    for i in np.flatnonzero(right - left > 1).tolist():
+        found[i] = bool(np.any(run[left[i] : right[i], 1] == low[i]))
+    return found
+
+
 class EventIdSet:
     def __init__(self) -> None:
-        self._hi = np.zeros(0, dtype=np.uint64)
-        self._lo = np.zeros(0, dtype=np.uint64)
-        self._recent: set[tuple[int, int]] = set()
+        self._runs: list[np.ndarray] = []
 
     def __len__(self) -> int:
-        return len(self._hi) + len(self._recent)
-
-    def _in_sorted(self, keys: np.ndarray) -> np.ndarray:
-        if len(self._hi) == 0 or len(keys) == 0:
-            return np.zeros(len(keys), dtype=bool)
-        hi, lo = keys[:, 0], keys[:, 1]
-        index = np.searchsorted(self._hi, hi, side="left")
-        clipped = np.minimum(index, len(self._hi) - 1)
-        same_hi = self._hi[clipped] == hi
-        found = same_hi & (self._lo[clipped] == lo)
-        # Equal high halves with a different low half: walk the (tiny) run of equal highs.
-        for position in np.flatnonzero(same_hi & ~found).tolist():
-            cursor = int(clipped[position])
-            steps = 0
-            while cursor < len(self._hi) and self._hi[cursor] == hi[position]:
-                steps += 1
-                assert steps < 1_000_000
-                if self._lo[cursor] == lo[position]:
-                    found[position] = True
-                    break
-                cursor += 1
-        return found
+        return sum(len(run) for run in self._runs)
 
     def filter_new(self, event_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Mask of ids not seen before (also not earlier in this list), and their digests.
+        """Mask of ids not seen before (nor earlier in this list), and the digests of those.
 
         Does not add them: call `add` with the digests once the records are applied.
         """
         keys = digests(event_ids)
-        seen = self._in_sorted(keys)
-        fresh = np.zeros(len(event_ids), dtype=bool)
-        batch: set[tuple[int, int]] = set()
-        recent = self._recent
-        for i, (hi, lo) in enumerate(keys.tolist()):
-            key = (hi, lo)
-            if seen[i] or key in recent or key in batch:
-                continue
-            batch.add(key)
-            fresh[i] = True
+        if len(keys) == 0:
+            return np.zeros(0, dtype=bool), keys
+        as_bytes = keys.view(np.dtype((np.void, 16))).ravel()
+        _, first = np.unique(as_bytes, return_index=True)
+        fresh = np.zeros(len(keys), dtype=bool)
+        fresh[first] = True
+        for run in self._runs:
+            fresh[fresh] &= ~_in_run(run, keys[fresh])
         return fresh, keys[fresh]
 
     def add(self, keys: np.ndarray) -> None:
-        self._recent.update(map(tuple, keys.tolist()))
-        if len(self._recent) >= RECENT_LIMIT:
-            self._merge()
-
-    def _merge(self) -> None:
-        recent = np.array(sorted(self._recent), dtype=np.uint64).reshape(-1, 2)
-        hi = np.concatenate([self._hi, recent[:, 0]])
-        lo = np.concatenate([self._lo, recent[:, 1]])
-        order = np.lexsort((lo, hi))
-        self._hi, self._lo = hi[order], lo[order]
-        self._recent = set()
+        if len(keys) == 0:
+            return
+        self._runs.append(_sorted_run(keys))
+        while len(self._runs) > 1 and (
+            2 * len(self._runs[-1]) >= len(self._runs[-2]) or len(self._runs) > MAX_RUNS
+        ):
+            newer = self._runs.pop()
+            older = self._runs.pop()
+            self._runs.append(_sorted_run(np.concatenate([older, newer])))
 
     def size_bytes(self) -> int:
-        return int(self._hi.nbytes + self._lo.nbytes) + 120 * len(self._recent)
+        return int(sum(run.nbytes for run in self._runs))

@@ -6,6 +6,9 @@ back later gets a new dense id. A retired id therefore can never leak old state 
 
 from __future__ import annotations
 
+from operator import itemgetter
+
+import numpy as np
 from pyroaring import BitMap
 
 MAX_CUSTOMERS_PER_SHARD = 1 << 20
@@ -45,6 +48,18 @@ class DenseIds:
         self._external_by_dense.append(external_id)
         self.alive.add(dense)
         return dense
+
+    def count_unknown(self, external_ids: set[str]) -> int:
+        return len(external_ids - self._dense_by_external.keys())
+
+    def dense_array(self, external_ids: list[str]) -> np.ndarray:
+        """Dense ids (created where new) of a list of external ids, as a uint32 array."""
+        table = self._dense_by_external
+        for external in set(external_ids) - table.keys():
+            self.get_or_create(external)
+        if len(external_ids) == 1:
+            return np.array([table[external_ids[0]]], dtype=np.uint32)
+        return np.array(itemgetter(*external_ids)(table), dtype=np.uint32)
 
     def would_overflow(self, new_ids: int) -> bool:
         return self.allocated + new_ids > self.capacity

@@ -17,6 +17,7 @@ Columns by attribute kind (missing values are explicit, never a real value):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import methodcaller
 
 import numpy as np
 
@@ -127,26 +128,19 @@ class EventStore:
         out: dict[str, Column] = {}
         for name, value_type in self.attributes.items():
             kind = value_type.kind
-            values = [attrs.get(name) for attrs in attrs_rows] if attrs_rows else [None] * count
+            values = list(map(methodcaller("get", name), attrs_rows)) if attrs_rows else [None] * count
             if kind == "list":
                 dictionary = self.dictionaries[name]
                 lengths = np.fromiter((len(v) if v else 0 for v in values), dtype=np.int64, count=count)
                 offsets = np.zeros(count + 1, dtype=np.int64)
                 np.cumsum(lengths, out=offsets[1:])
-                flat = [dictionary.code_or_add(item) for v in values if v for item in v]
-                out[name] = ListColumn(offsets, np.array(flat, dtype=np.int32))
+                flat = [item for v in values if v for item in v]
+                out[name] = ListColumn(offsets, dictionary.codes_or_add(flat))
             elif kind == "string":
-                dictionary = self.dictionaries[name]
-                out[name] = np.fromiter(
-                    (MISSING_CODE if v is None else dictionary.code_or_add(v) for v in values),
-                    dtype=np.int32,
-                    count=count,
-                )
+                out[name] = self.dictionaries[name].codes_or_add(values)
             else:
                 missing = _MISSING[kind]
-                out[name] = np.fromiter(
-                    (missing if v is None else int(v) for v in values), dtype=_DTYPES[kind], count=count
-                )
+                out[name] = np.array([missing if v is None else v for v in values], dtype=_DTYPES[kind])
         return out
 
     def append(self, customers: np.ndarray, ts: np.ndarray, columns: dict[str, Column]) -> None:

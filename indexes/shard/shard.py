@@ -83,14 +83,11 @@ class Shard:
 
     def _check_capacity(self, records: Sequence[Record]) -> None:
         # Refuse before changing anything: a half-applied batch is never visible.
-        fresh = {
-            r.customer_id
-            for r in records
-            if isinstance(r, (EventRecord, ProfileRecord)) and self.ids.lookup(r.customer_id) is None
-        }
-        if self.ids.would_overflow(len(fresh)):
+        named = {r.customer_id for r in records if isinstance(r, (EventRecord, ProfileRecord))}
+        fresh = self.ids.count_unknown(named)
+        if self.ids.would_overflow(fresh):
             raise ShardFullError(
-                f"batch would add {len(fresh)} customers to a shard holding {self.ids.allocated} of "
+                f"batch would add {fresh} customers to a shard holding {self.ids.allocated} of "
                 f"{self.ids.capacity} ids"
             )
 
@@ -113,7 +110,6 @@ class Shard:
     def _apply_events(self, events: list[EventRecord]) -> None:
         if not events:
             return
-        get_or_create = self.ids.get_or_create
         by_type: dict[str, list[EventRecord]] = {}
         for event in events:
             by_type.setdefault(event.type, []).append(event)
@@ -121,7 +117,7 @@ class Shard:
         all_ts: list[np.ndarray] = []
         value_deltas: dict[int, int] = {}
         for event_type, rows in by_type.items():
-            customers = np.fromiter((get_or_create(r.customer_id) for r in rows), dtype=np.uint32, count=len(rows))
+            customers = self.ids.dense_array([r.customer_id for r in rows])
             ts = np.fromiter((r.ts_ms for r in rows), dtype=np.int64, count=len(rows))
             index = self._event_index_for(event_type)
             index.append(customers, ts, [r.attrs for r in rows], self.calendar.local_days(ts))

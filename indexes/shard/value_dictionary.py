@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+import numpy as np
+
 MAX_CACHED_NEEDLES = 256
 
 
@@ -32,6 +34,14 @@ class ValueDictionary:
             self._codes[value] = code
             self.values.append(value)
         return code
+
+    def codes_or_add(self, values: list[str | None]) -> np.ndarray:
+        """int32 codes of values (None -> -1), adding new values to the dictionary."""
+        lookup = self._codes.get
+        codes = list(map(lookup, values))
+        if None in codes:
+            codes = [-1 if v is None else (c if c is not None else self.code_or_add(v)) for v, c in zip(values, codes, strict=True)]
+        return np.array(codes, dtype=np.int32)
 
     def codes(self, values: tuple[str, ...] | list[str]) -> list[int]:
         """Codes of the values present in the dictionary (absent values match nothing)."""
