@@ -94,7 +94,8 @@ def _syntax_error(exc: UnexpectedInput, text: str, parser: Lark) -> RuleSyntaxEr
     expected = sorted({_describe(name, parser) for name in names})
     line = getattr(exc, "line", 1) or 1
     column = getattr(exc, "column", 1) or 1
-    if isinstance(exc, UnexpectedEOF) or line < 1:
+    at_end = isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END")
+    if at_end or line < 1:
         lines = text.split("\n")
         line, column = len(lines), len(lines[-1]) + 1
     try:
