@@ -222,7 +222,7 @@ def _declaration(raw: dict, schema: Schema) -> DeclarationRecord:
 def _validate(raw: Any, schema: Schema) -> Record:
     if not isinstance(raw, dict):
         raise _Invalid("", "a record must be a JSON object")
-    if "event_id" in raw:
+    if "event_id" in raw or "type" in raw:
         return _event(raw, schema)
     if "properties" in raw:
         return _profile(raw, schema)

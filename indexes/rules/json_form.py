@@ -36,7 +36,7 @@ from indexes.rules.model import (
     Sum,
     Window,
 )
-from indexes.rules.validate import validate_rule
+from indexes.rules.validate import OPS_BY_KIND, validate_rule
 from indexes.schema import Schema
 from indexes.values import parse_date, parse_decimal
 
@@ -159,8 +159,9 @@ def _op(obj: dict, path: str) -> str:
 
 def _value(kind: str, op: str, raw: Any, path: str) -> object:
     """JSON value -> model value, by the kind of the property/attribute and the op."""
-    if op in ("exists", "not_exists"):
-        return raw  # must be absent (None); the validator says so otherwise
+    if op not in OPS_BY_KIND[kind] or op in ("exists", "not_exists"):
+        # A wrong op is the error to report; exists takes no value (the validator says both).
+        return raw
     if op in ("within_last", "more_than_ago"):
         return _duration(raw, path)
     if op == "between":
