@@ -63,7 +63,7 @@ def evaluate_event(leaf: EventLeaf, shard: Shard, as_of_ms: int, universe: BitMa
             present = index.count.exists.copy() if all_time_ok else present_in_window(index, shard, start, end)
             return _presence_result(present, leaf, alive)
         if all_time_ok:
-            bsi = index.count if leaf.measure == "count" else index.sums[leaf.sum_attr]  # type: ignore[index]
+            bsi = index.count if leaf.measure == "count" else index.sum_index(leaf.sum_attr)  # type: ignore[arg-type]
             satisfied = bsi_compare(bsi, leaf.op, leaf.value, None)
             return with_zero_default(satisfied, bsi.exists, leaf.op, leaf.value, alive)
     if leaf.measure == "count" and len(leaf.filters) == 1 and all_time_ok and _is_presence(leaf.op, leaf.value):

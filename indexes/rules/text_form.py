@@ -1,29 +1,25 @@
 """The text form of rules: a lark LALR(1) grammar (grammar.lark) and a formatter.
 
 `parse_rule(format_rule(r)) == r` for every valid rule: the formatter parenthesises every group of
-two or more conditions that sits inside another node, and writes one-condition groups as
-`all(x)` / `any(x)`, so the tree that comes back is the tree that went in.
+two or more conditions that sits inside another node, writes one-condition groups as `all(x)` /
+`any(x)`, and omits only the default window (`all_time`), so the tree that comes back is the tree
+that went in.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
-from lark import (
-    Lark,
-    Token,
-    Transformer,
-    UnexpectedCharacters,
-    UnexpectedEOF,
-    UnexpectedInput,
-    UnexpectedToken,
-)
+from lark import Lark, Token, Tree, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import VisitError
 from lark.lexer import PatternStr
+from lark.visitors import Transformer_NonRecursive
 
 from indexes.rules.errors import RuleSyntaxError
 from indexes.rules.model import (
@@ -46,19 +42,22 @@ from indexes.rules.model import (
     Sum,
     Window,
 )
-from indexes.rules.validate import validate_rule
+from indexes.rules.validate import check_limits, validate_rule
 from indexes.schema import Schema
 
 SYMBOLS = {"=": "eq", "!=": "neq", ">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}
 OP_SYMBOLS = {op: symbol for symbol, op in SYMBOLS.items()}
+_COMPARISON = "a comparison (" + ", ".join(SYMBOLS) + ")"
 _FRIENDLY = {
-    "STRING": 'a string in double quotes',
+    "STRING": "a string in double quotes",
     "NUMBER": "a number",
     "INT": "a whole number",
     "DATE": "a date YYYY-MM-DD",
     "NAME": "a name",
     "$END": "the end of the rule",
 }
+# Parse-tree nodes that become group nodes of the model, with their JSON path keys.
+_GROUP_KEYS = {"all_group": "all", "all_call": "all", "any_group": "any", "any_call": "any"}
 
 
 @lru_cache(maxsize=1)
@@ -68,41 +67,71 @@ def _parser() -> Lark:
 
 
 def parse_rule(text: str, schema: Schema, segment_exists: Callable[[str], bool] | None = None) -> Node:
+    """Text form -> validated model. RuleSyntaxError when it does not parse, RuleError (with the
+    JSON-form path) when it parses but is not a valid rule."""
     rule = parse_unvalidated(text)
     validate_rule(rule, schema, segment_exists)
     return rule
 
 
 def parse_unvalidated(text: str) -> Node:
+    """Text form -> model, checking syntax and the size limits only."""
     parser = _parser()
     try:
         tree = parser.parse(text)
     except UnexpectedInput as exc:
         raise _syntax_error(exc, text, parser) from None
-    return _Builder().transform(tree)  # type: ignore[no-any-return]
+    # The parse is iterative, but a 10,000-deep `not not ...` must be refused before building it.
+    check_limits(tree.children[0], _tree_children)
+    try:
+        return _Builder().transform(tree)  # type: ignore[no-any-return]
+    except VisitError as exc:
+        if isinstance(exc.orig_exc, RuleSyntaxError):
+            raise exc.orig_exc from None
+        raise
 
 
+def _tree_children(tree: Any) -> Iterable[tuple[str, Any]]:
+    if not isinstance(tree, Tree):
+        return ()
+    if tree.data in _GROUP_KEYS:
+        key = _GROUP_KEYS[tree.data]
+        return ((f"{key}[{i}]", child) for i, child in enumerate(tree.children))
+    if tree.data == "negation":
+        return (("not", tree.children[0]),)
+    return ()
+
+
+# --- syntax errors ---------------------------------------------------------------------------------
 def _syntax_error(exc: UnexpectedInput, text: str, parser: Lark) -> RuleSyntaxError:
+    found: str | None = None
     if isinstance(exc, UnexpectedToken):
-        names = exc.accepts or exc.expected
+        names = set(exc.accepts or exc.expected)
+        found = _describe_found(exc.token)
     elif isinstance(exc, UnexpectedCharacters):
-        names = exc.allowed or set()
+        names = set(exc.allowed or ())
+        found = repr(text[exc.pos_in_stream]) if 0 <= exc.pos_in_stream < len(text) else None
     elif isinstance(exc, UnexpectedEOF):
         names = set(exc.expected)
+        found = "the end of the rule"
     else:
         names = set()
-    expected = sorted({_describe(name, parser) for name in names})
     line = getattr(exc, "line", 1) or 1
     column = getattr(exc, "column", 1) or 1
     at_end = isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END")
     if at_end or line < 1:
+        # lark reports the end of input at the last token; point past the end of the text instead.
         lines = text.split("\n")
         line, column = len(lines), len(lines[-1]) + 1
-    try:
-        snippet = exc.get_context(text).rstrip("\n")
-    except (IndexError, AttributeError):
-        snippet = ""
-    return RuleSyntaxError(line, column, expected, snippet)
+    return RuleSyntaxError(line, column, _describe_expected(names, parser), _snippet(text, line, column), found)
+
+
+def _describe_expected(names: set[str], parser: Lark) -> list[str]:
+    described = {_describe(name, parser) for name in names}
+    symbols = {f"'{s}'" for s in SYMBOLS}
+    if symbols <= described:
+        described = (described - symbols) | {_COMPARISON}
+    return sorted(described)
 
 
 def _describe(name: str, parser: Lark) -> str:
@@ -115,32 +144,73 @@ def _describe(name: str, parser: Lark) -> str:
     return f"'{pattern.value}'" if isinstance(pattern, PatternStr) else name
 
 
-def _token_value(token: Token) -> object:
-    kind = token.type
-    if kind == "STRING":
-        return json.loads(token)
-    if kind == "NUMBER":
-        return Decimal(str(token))
-    if kind == "INT":
-        return int(token)
-    if kind == "DATE":
+def _describe_found(token: Token) -> str:
+    if token.type == "$END":
+        return "the end of the rule"
+    text = str(token)
+    return repr(text if len(text) <= 30 else text[:30] + "...")
+
+
+def _snippet(text: str, line: int, column: int) -> str:
+    """The offending line and a caret under the column (tabs kept so the caret lines up)."""
+    lines = text.split("\n")
+    if not 1 <= line <= len(lines):
+        return ""
+    source = lines[line - 1].rstrip("\r")
+    pad = "".join("\t" if ch == "\t" else " " for ch in source[: column - 1])
+    return f"{source}\n{pad}^"
+
+
+def _token_error(token: Token, expected: str, offset: int = 0) -> RuleSyntaxError:
+    line = token.line or 1
+    column = (token.column or 1) + offset
+    return RuleSyntaxError(line, column, [expected], found=repr(str(token)))
+
+
+def _string(token: Token) -> str:
+    try:
+        value = json.loads(str(token))
+    except json.JSONDecodeError as exc:
+        raise _token_error(token, f"a valid string ({exc.msg})", exc.pos) from None
+    assert isinstance(value, str)
+    return value
+
+
+def _date(token: Token) -> dt.date:
+    try:
         return dt.date.fromisoformat(str(token))
-    return str(token)
+    except ValueError:
+        raise _token_error(token, "a valid date YYYY-MM-DD") from None
+
+
+def _token_value(item: object) -> object:
+    if not isinstance(item, Token):
+        return item  # already converted (booleans)
+    kind = item.type
+    if kind == "STRING":
+        return _string(item)
+    if kind == "NUMBER":
+        return Decimal(str(item))
+    if kind == "INT":
+        return int(item)
+    if kind == "DATE":
+        return _date(item)
+    return str(item)
 
 
 def _decimal(value: object) -> object:
-    """Property and sum values: whole numbers read as ints become Decimals."""
+    """Property and sum values: whole numbers read as INT become Decimals like every other number."""
     if isinstance(value, tuple):
         return tuple(_decimal(v) for v in value)
     return Decimal(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-class _Builder(Transformer):
-    """Parse tree -> model. Comparisons come up as (op, value) pairs and get their meaning above."""
+class _Builder(Transformer_NonRecursive):
+    """Parse tree -> model. Comparisons come up as (op, value) pairs and are placed by their parent."""
 
     # --- groups -------------------------------------------------------------------------------
     def start(self, items: list) -> Node:
-        return items[0]
+        return items[0]  # type: ignore[no-any-return]
 
     def any_group(self, items: list) -> Node:
         return AnyOf(tuple(items))
@@ -155,7 +225,7 @@ class _Builder(Transformer):
         return Not(items[0])
 
     def segment(self, items: list) -> Node:
-        return SegmentCondition(json.loads(items[0]))
+        return SegmentCondition(_string(items[0]))
 
     # --- conditions ---------------------------------------------------------------------------
     def property_cond(self, items: list) -> Node:
@@ -170,7 +240,7 @@ class _Builder(Transformer):
         return tuple(items)
 
     def window_opt(self, items: list) -> Window:
-        return items[0] if items else ALL_TIME
+        return items[0] if items else ALL_TIME  # type: ignore[no-any-return]
 
     def event_spec(self, items: list) -> tuple:
         return str(items[0]), items[1]
@@ -193,32 +263,32 @@ class _Builder(Transformer):
 
     # --- windows ------------------------------------------------------------------------------
     def all_time(self, items: list) -> Window:
-        return AllTime()
+        return ALL_TIME
 
     def last_window(self, items: list) -> Window:
         return Last(Duration(items[1], int(items[0])))
 
     def since_window(self, items: list) -> Window:
-        return Since(dt.date.fromisoformat(str(items[0])))
+        return Since(_date(items[0]))
 
     def between_window(self, items: list) -> Window:
-        return Between(dt.date.fromisoformat(str(items[0])), dt.date.fromisoformat(str(items[1])))
+        return Between(_date(items[0]), _date(items[1]))
 
     # --- comparisons: (op, value) ---------------------------------------------------------------
     def compare(self, items: list) -> tuple:
-        return SYMBOLS[items[0]], _value(items[1])
+        return SYMBOLS[items[0]], _token_value(items[1])
 
     def between(self, items: list) -> tuple:
-        return "between", (_value(items[0]), _value(items[1]))
+        return "between", (_token_value(items[0]), _token_value(items[1]))
 
     def list_op(self, items: list) -> tuple:
-        return items[0], tuple(_value(v) for v in items[1:])
+        return items[0], tuple(_token_value(v) for v in items[1:])
 
     def text_op(self, items: list) -> tuple:
-        return items[0], json.loads(items[1])
+        return items[0], _string(items[1])
 
     def date_op(self, items: list) -> tuple:
-        return items[0], dt.date.fromisoformat(str(items[1]))
+        return items[0], _date(items[1])
 
     def recent_op(self, items: list) -> tuple:
         return items[0], Duration(items[2], int(items[1]))
@@ -239,43 +309,43 @@ class _Builder(Transformer):
         return str(items[0]) == "true"
 
 
-def _value(item: object) -> object:
-    return _token_value(item) if isinstance(item, Token) else item
-
-
 # --- formatting ------------------------------------------------------------------------------------
 def format_rule(rule: Node) -> str:
-    return _format(rule, top=True)
+    """Model -> text form. A top-level group puts each condition on its own line (as in RULES.md);
+    nested groups stay on one line in parentheses."""
+    check_limits(rule)  # a hand-built, absurdly deep model gets a RuleError, not a RecursionError
+    return _format(rule, bare=True, multiline=True)
 
 
-def _is_multi_group(node: Node) -> bool:
-    return isinstance(node, (All, AnyOf)) and len(node.nodes) > 1
-
-
-def _format(node: Node, top: bool = False) -> str:
+def _format(node: Node, bare: bool = False, multiline: bool = False) -> str:
+    """bare: no parentheses needed around a group of two or more (top level, inside all()/any())."""
     if isinstance(node, (All, AnyOf)):
-        word = "and" if isinstance(node, All) else "or"
         if len(node.nodes) == 1:
-            return f"{'all' if isinstance(node, All) else 'any'}({_format(node.nodes[0], top=True)})"
-        text = f" {word} ".join(_format(child) for child in node.nodes)
-        return text if top else f"({text})"
+            call = "all" if isinstance(node, All) else "any"
+            return f"{call}({_format(node.nodes[0], bare=True)})"
+        word = "and" if isinstance(node, All) else "or"
+        separator = f"\n  {word} " if multiline else f" {word} "
+        text = separator.join(_format(child) for child in node.nodes)
+        return text if bare else f"({text})"
     if isinstance(node, Not):
         return f"not {_format(node.node)}"
     if isinstance(node, SegmentCondition):
-        return f"in_segment({json.dumps(node.segment, ensure_ascii=False)})"
+        return f"in_segment({format_value(node.segment)})"
     if isinstance(node, PropertyCondition):
         return f"{node.property} {_format_comparison(node.op, node.value)}"
-    assert isinstance(node, EventCondition)
+    if not isinstance(node, EventCondition):
+        raise TypeError(f"not a rule node: {type(node).__name__}")
     where = ""
     if node.where:
         where = " where " + " and ".join(f"{c.attr} {_format_comparison(c.op, c.value)}" for c in node.where)
     window = "" if isinstance(node.window, AllTime) else ", " + _format_window(node.window)
     measure = node.measure
+    comparison = _format_comparison(measure.op, measure.value)
     if isinstance(measure, Count):
-        return f"count({node.event}{where}{window}) {_format_comparison(measure.op, measure.value)}"
+        return f"count({node.event}{where}{window}) {comparison}"
     if isinstance(measure, Sum):
-        return f"sum({node.event}.{measure.attr}{where}{window}) {_format_comparison(measure.op, measure.value)}"
-    return f"{measure.which}({node.event}{where}{window}) {_format_comparison(measure.op, measure.value)}"
+        return f"sum({node.event}.{measure.attr}{where}{window}) {comparison}"
+    return f"{measure.which}({node.event}{where}{window}) {comparison}"
 
 
 def _format_comparison(op: str, value: object) -> str:
@@ -297,7 +367,7 @@ def format_value(value: object) -> str:
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, Decimal):
-        text = format(value, "f")
+        text = format(value, "f")  # never exponent notation, which the grammar does not read
         return "0" if text == "-0" else text
     if isinstance(value, Duration):
         return f"{value.amount} {value.unit}"
@@ -311,5 +381,6 @@ def _format_window(window: Window) -> str:
         return f"last {window.duration.amount} {window.duration.unit}"
     if isinstance(window, Since):
         return f"since {window.day.isoformat()}"
-    assert isinstance(window, Between)
-    return f"between {window.first_day.isoformat()} and {window.last_day.isoformat()}"
+    if isinstance(window, Between):
+        return f"between {window.first_day.isoformat()} and {window.last_day.isoformat()}"
+    raise TypeError(f"not a window: {type(window).__name__}")

@@ -41,3 +41,12 @@ def bitmap_size_bytes(bitmap: BitMap) -> int:
     return int(
         stats["n_bytes_array_containers"] + stats["n_bytes_bitset_containers"] + stats["n_bytes_run_containers"]
     )
+
+
+GROWTH_STEP_IDS = 65_536
+
+
+def grown_size(max_id: int) -> int:
+    """Length of a per-customer array that must hold max_id: whole steps of 64k ids, not doubling,
+    so a shard of 1M customers pays for at most 64k unused slots per array."""
+    return (max_id // GROWTH_STEP_IDS + 1) * GROWTH_STEP_IDS

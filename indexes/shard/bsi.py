@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from pyroaring import BitMap
 
-from indexes.shard.bitmaps import bitmap_from_ids, bitmap_size_bytes, ids_from_bitmap
+from indexes.shard.bitmaps import bitmap_from_ids, bitmap_size_bytes, grown_size, ids_from_bitmap
 
 MAX_BITS = 63
 
@@ -32,7 +32,7 @@ class BitSlicedIndex:
     def _ensure_capacity(self, max_id: int) -> None:
         if max_id < len(self.values):
             return
-        grown = np.zeros(max(1024, 2 * (max_id + 1)), dtype=np.int64)
+        grown = np.zeros(grown_size(max_id), dtype=np.int64)
         grown[: len(self.values)] = self.values
         self.values = grown
 

@@ -5,8 +5,9 @@
                  quantum): presence over a window of many days is one multi-way union of at most
                  ~2 * 31 day bitmaps + the month bitmaps in between, never one pass per day
   count          all-time events per customer (bit-sliced): count thresholds without a scan
-  first / last   all-time first and latest ts per customer (bit-sliced)
-  sums           all-time sum per number attribute (bit-sliced)
+  first / last   all-time first and latest ts per customer (bit-sliced), built from the store on
+                 first use and maintained from then on (most types are never asked)
+  sums           all-time sum per number attribute (bit-sliced), likewise on first use
   by_value       customers who ever had an event with attribute = value (string and list
                  attributes whose dictionary stays under INVERTED_MAX_VALUES)
 
@@ -48,11 +49,9 @@ class EventTypeIndex:
         self.day_customers: dict[int, BitMap] = {}
         self.month_customers: dict[int, BitMap] = {}
         self.count = BitSlicedIndex()
-        self.first_ts = BitSlicedIndex()
-        self.last_ts = BitSlicedIndex()
-        self.sums: dict[str, BitSlicedIndex] = {
-            attr: BitSlicedIndex() for attr, t in attributes.items() if t.kind == "number"
-        }
+        self._first_ts: BitSlicedIndex | None = None
+        self._last_ts: BitSlicedIndex | None = None
+        self._sums: dict[str, BitSlicedIndex] = {}
         self.by_value: dict[str, dict[int, BitMap] | None] = {
             attr: {} for attr, t in attributes.items() if t.kind in ("string", "list")
         }
@@ -60,8 +59,6 @@ class EventTypeIndex:
 
     def add_attribute(self, name: str, value_type: ValueType) -> None:
         self.store.add_attribute(name, value_type)
-        if value_type.kind == "number":
-            self.sums[name] = BitSlicedIndex()
         if value_type.kind in ("string", "list"):
             self.by_value[name] = {}
 
@@ -102,21 +99,52 @@ class EventTypeIndex:
         ids = by_customer[starts]
         counts = np.diff(np.concatenate([starts, [len(by_customer)]]))
         self.count.add_many(ids, counts)
-        ts_sorted = ts[order]
-        batch_first = np.minimum.reduceat(ts_sorted, starts)
-        batch_last = np.maximum.reduceat(ts_sorted, starts)
-        old_first = self.first_ts.values_or(ids, batch_first)
-        old_last = self.last_ts.values_or(ids, batch_last)
-        self.first_ts.set_many(ids, np.minimum(old_first, batch_first))
-        self.last_ts.set_many(ids, np.maximum(old_last, batch_last))
-        for attr, bsi in self.sums.items():
-            values = columns[attr][order]
-            present = values != MISSING_NUMBER
-            if not present.any():
-                continue
-            sums = np.add.reduceat(np.where(present, values, 0), starts)
-            touched = np.add.reduceat(present.astype(np.int64), starts) > 0
-            bsi.add_many(ids[touched], sums[touched])
+        if self._first_ts is not None or self._last_ts is not None:
+            ts_sorted = ts[order]
+            if self._first_ts is not None:
+                batch_first = np.minimum.reduceat(ts_sorted, starts)
+                self._first_ts.set_many(ids, np.minimum(self._first_ts.values_or(ids, batch_first), batch_first))
+            if self._last_ts is not None:
+                batch_last = np.maximum.reduceat(ts_sorted, starts)
+                self._last_ts.set_many(ids, np.maximum(self._last_ts.values_or(ids, batch_last), batch_last))
+        for attr, bsi in self._sums.items():
+            _add_sums(bsi, columns[attr][order], ids, starts)
+
+    # --- all-time aggregates built on first use -------------------------------------------
+    @property
+    def first_ts(self) -> BitSlicedIndex:
+        if self._first_ts is None:
+            self._first_ts = self._built_extreme(np.minimum, np.iinfo(np.int64).max)
+        return self._first_ts
+
+    @property
+    def last_ts(self) -> BitSlicedIndex:
+        if self._last_ts is None:
+            self._last_ts = self._built_extreme(np.maximum, np.iinfo(np.int64).min)
+        return self._last_ts
+
+    def sum_index(self, attr: str) -> BitSlicedIndex:
+        bsi = self._sums.get(attr)
+        if bsi is None:
+            bsi = BitSlicedIndex()
+            rows = self.store.window(None, None, (attr,))
+            if len(rows):
+                order = np.argsort(rows.customers, kind="stable")
+                by_customer = rows.customers[order]
+                starts = np.concatenate([[0], np.flatnonzero(np.diff(by_customer)) + 1])
+                _add_sums(bsi, rows.columns[attr][order], by_customer[starts], starts)  # type: ignore[index]
+            self._sums[attr] = bsi
+        return bsi
+
+    def _built_extreme(self, ufunc: np.ufunc, identity: int) -> BitSlicedIndex:
+        bsi = BitSlicedIndex()
+        rows = self.store.window(None, None)
+        if len(rows):
+            best = np.full(int(rows.customers.max()) + 1, identity, dtype=np.int64)
+            ufunc.at(best, rows.customers, rows.ts)
+            ids = np.flatnonzero(best != identity).astype(np.uint32)
+            bsi.set_many(ids, best[ids])
+        return bsi
 
     def _index_values(self, customers: np.ndarray, columns: dict) -> None:
         for attr, index in self.by_value.items():
@@ -151,7 +179,7 @@ class EventTypeIndex:
     def forget(self, dense: int) -> None:
         """Remove a customer from the bitmap indexes (store rows are masked by `alive`)."""
         removed = BitMap([dense])
-        for bsi in (self.count, self.first_ts, self.last_ts, *self.sums.values()):
+        for bsi in self._bsis():
             bsi.remove_many(removed)
         for bitmap in (*self.day_customers.values(), *self.month_customers.values()):
             bitmap.discard(dense)
@@ -159,6 +187,10 @@ class EventTypeIndex:
             if index is not None:
                 for bitmap in index.values():
                     bitmap.discard(dense)
+
+    def _bsis(self) -> list[BitSlicedIndex]:
+        built = [b for b in (self._first_ts, self._last_ts) if b is not None]
+        return [self.count, *built, *self._sums.values()]
 
     # --- reads ------------------------------------------------------------------------------
     def present_on_days(self, first_day: int, last_day: int) -> BitMap:
@@ -195,7 +227,7 @@ class EventTypeIndex:
 
     def size_bytes(self) -> int:
         total = self.store.size_bytes()
-        for bsi in (self.count, self.first_ts, self.last_ts, *self.sums.values()):
+        for bsi in self._bsis():
             total += bsi.size_bytes()
         for bitmap in (*self.day_customers.values(), *self.month_customers.values()):
             total += bitmap_size_bytes(bitmap)
@@ -203,3 +235,13 @@ class EventTypeIndex:
             if index is not None:
                 total += sum(bitmap_size_bytes(b) for b in index.values())
         return total
+
+
+def _add_sums(bsi: BitSlicedIndex, values: np.ndarray, ids: np.ndarray, starts: np.ndarray) -> None:
+    """Add per-customer sums of fixed-point values (rows grouped by customer; missing = 0)."""
+    present = values != MISSING_NUMBER
+    if not present.any():
+        return
+    sums = np.add.reduceat(np.where(present, values, 0), starts)
+    touched = np.add.reduceat(present.astype(np.int64), starts) > 0
+    bsi.add_many(ids[touched], sums[touched])

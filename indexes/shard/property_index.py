@@ -20,7 +20,7 @@ import numpy as np
 from pyroaring import BitMap
 
 from indexes.schema import ValueType
-from indexes.shard.bitmaps import bitmap_size_bytes
+from indexes.shard.bitmaps import bitmap_from_mask, bitmap_size_bytes, grown_size
 from indexes.shard.bsi import BitSlicedIndex
 from indexes.shard.value_dictionary import ValueDictionary
 
@@ -44,7 +44,7 @@ class Column:
     def _grow(self, dense: int) -> None:
         if dense < len(self.written_ts):
             return
-        grown = np.full(max(1024, 2 * (dense + 1)), NEVER_WRITTEN, dtype=np.int64)
+        grown = np.full(grown_size(dense), NEVER_WRITTEN, dtype=np.int64)
         grown[: len(self.written_ts)] = self.written_ts
         self.written_ts = grown
 
@@ -93,41 +93,56 @@ class Column:
 
 
 class StringColumn(Column):
+    """A bitmap per distinct value, plus each customer's value code in a dense int32 array, which
+    answers substring predicates that match many values with one vectorised gather."""
+
+    MANY_CODES = 256  # above this many matching values, gather over customers instead of a union
+
     def __init__(self, value_type: ValueType) -> None:
         super().__init__(value_type)
         self.dictionary = ValueDictionary()
         self.bitmaps: list[BitMap] = []
-        self.codes: dict[int, int] = {}
+        self.code_of = np.full(0, -1, dtype=np.int32)
         self.exists = BitMap()
 
     def current(self, dense: int) -> str | None:
-        code = self.codes.get(dense)
-        return None if code is None else self.dictionary.values[code]
+        code = int(self.code_of[dense]) if dense < len(self.code_of) else -1
+        return None if code < 0 else self.dictionary.values[code]
 
     def _store(self, dense: int, value: str | None) -> None:
-        old = self.codes.pop(dense, None)
-        if old is not None:
+        if dense >= len(self.code_of):
+            self.code_of = np.concatenate([self.code_of, np.full(grown_size(dense) - len(self.code_of), -1, np.int32)])
+        old = int(self.code_of[dense])
+        if old >= 0:
             self.bitmaps[old].discard(dense)
             self.exists.discard(dense)
+            self.code_of[dense] = -1
         if value is None:
             return
         code = self.dictionary.code_or_add(value)
         if code == len(self.bitmaps):
             self.bitmaps.append(BitMap())
         self.bitmaps[code].add(dense)
-        self.codes[dense] = code
+        self.code_of[dense] = code
         self.exists.add(dense)
 
     def equal_to_any(self, values: tuple[str, ...]) -> BitMap:
-        bitmaps = [self.bitmaps[c] for c in self.dictionary.codes(values)]
-        return BitMap.union(*bitmaps) if bitmaps else BitMap()
+        return self._union(self.dictionary.codes(values))
 
     def matching(self, op: str, needle: str) -> BitMap:
-        bitmaps = [self.bitmaps[c] for c in self.dictionary.matching_codes(op, needle)]
-        return BitMap.union(*bitmaps) if bitmaps else BitMap()
+        return self._union(self.dictionary.matching_codes(op, needle))
+
+    def _union(self, codes: list[int]) -> BitMap:
+        if len(codes) <= self.MANY_CODES:
+            bitmaps = [self.bitmaps[c] for c in codes]
+            return BitMap.union(*bitmaps) if bitmaps else BitMap()
+        # One slot past the last code stands for "no value" (-1 indexes it).
+        wanted = np.zeros(len(self.dictionary) + 1, dtype=bool)
+        wanted[np.array(codes, dtype=np.int64)] = True
+        return bitmap_from_mask(wanted[self.code_of])
 
     def size_bytes(self) -> int:
-        return sum(bitmap_size_bytes(b) for b in self.bitmaps) + bitmap_size_bytes(self.exists)
+        return sum(bitmap_size_bytes(b) for b in self.bitmaps) + bitmap_size_bytes(self.exists) + self.code_of.nbytes
 
 
 class BoolColumn(Column):
