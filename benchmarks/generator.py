@@ -151,10 +151,34 @@ def generate_columns(customers: int, events: int, seed: int = 7) -> GeneratedDat
             cols.attrs["query"] = _zipf_codes(rng, count, 2000)
         elif event_type == "checkout_step_viewed":
             cols.attrs["step"] = rng.integers(0, 4, count).astype(np.int32)
-        out[event_type] = cols
+        out[event_type] = _arrival_order(rng, cols)
     profiles, profile_vocab = _profiles(rng, customers)
     vocab.update(profile_vocab)
     return GeneratedData(customers, out, profiles, vocab)
+
+
+LATE_FRACTION = 0.01
+
+
+def _arrival_order(rng: np.random.Generator, cols: EventColumns) -> EventColumns:
+    """Rows in the order a shop sends them: by time, with ~1% arriving late (at the end)."""
+    n = len(cols.ts)
+    order = np.argsort(cols.ts, kind="stable")
+    late = rng.random(n) < LATE_FRACTION
+    order = np.concatenate([order[~late[order]], order[late[order]]])
+
+    def take_list(offsets: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lengths = (offsets[1:] - offsets[:-1])[order]
+        new_offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        gather = np.repeat(offsets[:-1][order] - new_offsets[:-1], lengths) + np.arange(new_offsets[-1])
+        return new_offsets, codes[gather]
+
+    return EventColumns(
+        cols.customers[order],
+        cols.ts[order],
+        {name: values[order] for name, values in cols.attrs.items()},
+        {name: take_list(*pair) for name, pair in cols.lists.items()},
+    )
 
 
 ATTR_VOCAB = {

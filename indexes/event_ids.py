@@ -1,15 +1,17 @@
 """The set of accepted event_ids: an event_id accepted once is ignored forever (RECORDS.md).
 
 Ids are kept as 128-bit BLAKE2b digests, 16 bytes per id (vs ~100 for a Python string), in a few
-sorted runs of numpy (high, low) uint64 pairs, like a log-structured merge tree: a batch adds one
-sorted run, and runs are merged when a newer run grows to half the size of the one before it, so
-there are O(log n) runs and each id is re-sorted O(log n) times. Two distinct ids collide only after
-~2**64 ids.
+runs of numpy (high, low) uint64 columns sorted by the high half, like a log-structured merge tree:
+a batch adds one run, and runs merge when a newer run grows to half the size of the one before it,
+so there are O(log n) runs. Merging two sorted runs is a stable sort that finds the two runs already
+in order (timsort), i.e. linear. Lookups probe with sorted keys, which keeps binary searches in
+cache. Two distinct ids collide only after ~2**64 ids.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,37 +20,42 @@ MAX_RUNS = 64
 
 def digests(event_ids: list[str]) -> np.ndarray:
     """(n, 2) uint64 array: high and low halves of each id's 128-bit digest."""
-    blob = b"".join([hashlib.blake2b(e.encode(), digest_size=16).digest() for e in event_ids])
+    blake2b = hashlib.blake2b
+    blob = b"".join([blake2b(e.encode(), digest_size=16).digest() for e in event_ids])
     return np.frombuffer(blob, dtype=">u8").astype(np.uint64).reshape(-1, 2)
 
 
-def _sorted_run(keys: np.ndarray) -> np.ndarray:
-    order = np.lexsort((keys[:, 1], keys[:, 0]))
-    return np.ascontiguousarray(keys[order])
+@dataclass
+class _Run:
+    high: np.ndarray  # sorted
+    low: np.ndarray
 
+    @staticmethod
+    def of(high: np.ndarray, low: np.ndarray) -> _Run:
+        order = np.argsort(high, kind="stable")
+        return _Run(high[order], low[order])
 
-def _in_run(run: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """Which keys are in a sorted run (binary search on the high half, then equal-high walks)."""
-    if len(run) == 0 or len(keys) == 0:
-        return np.zeros(len(keys), dtype=bool)
-    high, low = keys[:, 0], keys[:, 1]
-    left = np.searchsorted(run[:, 0], high, side="left")
-    right = np.searchsorted(run[:, 0], high, side="right")
-    found = np.zeros(len(keys), dtype=bool)
-    single = right - left == 1
-    found[single] = run[left[single], 1] == low[single]
-    # Several ids sharing a high half: practically never; walk those few ranges.
-    for i in np.flatnonzero(right - left > 1).tolist():
-        found[i] = bool(np.any(run[left[i] : right[i], 1] == low[i]))
-    return found
+    def contains(self, high: np.ndarray, low: np.ndarray) -> np.ndarray:
+        """Membership of (high, low) keys; `high` must be sorted (for cache-friendly probes)."""
+        if len(self.high) == 0 or len(high) == 0:
+            return np.zeros(len(high), dtype=bool)
+        left = np.searchsorted(self.high, high, side="left")
+        at = np.minimum(left, len(self.high) - 1)
+        same_high = self.high[at] == high
+        found = same_high & (self.low[at] == low)
+        # Equal high halves with a different low half: walk the (tiny) run of equal highs.
+        for i in np.flatnonzero(same_high & ~found).tolist():
+            stop = int(np.searchsorted(self.high, high[i], side="right"))
+            found[i] = bool(np.any(self.low[int(at[i]) : stop] == low[i]))
+        return found
 
 
 class EventIdSet:
     def __init__(self) -> None:
-        self._runs: list[np.ndarray] = []
+        self._runs: list[_Run] = []
 
     def __len__(self) -> int:
-        return sum(len(run) for run in self._runs)
+        return sum(len(run.high) for run in self._runs)
 
     def filter_new(self, event_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Mask of ids not seen before (nor earlier in this list), and the digests of those.
@@ -58,24 +65,30 @@ class EventIdSet:
         keys = digests(event_ids)
         if len(keys) == 0:
             return np.zeros(0, dtype=bool), keys
-        as_bytes = keys.view(np.dtype((np.void, 16))).ravel()
-        _, first = np.unique(as_bytes, return_index=True)
+        _, first = np.unique(keys.view(np.dtype((np.void, 16))).ravel(), return_index=True)
         fresh = np.zeros(len(keys), dtype=bool)
         fresh[first] = True
+        candidates = np.flatnonzero(fresh)
+        order = candidates[np.argsort(keys[candidates, 0], kind="stable")]
+        high, low = keys[order, 0], keys[order, 1]
+        seen = np.zeros(len(order), dtype=bool)
         for run in self._runs:
-            fresh[fresh] &= ~_in_run(run, keys[fresh])
+            seen |= run.contains(high, low)
+        fresh[order[seen]] = False
         return fresh, keys[fresh]
 
     def add(self, keys: np.ndarray) -> None:
         if len(keys) == 0:
             return
-        self._runs.append(_sorted_run(keys))
+        self._runs.append(_Run.of(keys[:, 0].copy(), keys[:, 1].copy()))
         while len(self._runs) > 1 and (
-            2 * len(self._runs[-1]) >= len(self._runs[-2]) or len(self._runs) > MAX_RUNS
+            2 * len(self._runs[-1].high) >= len(self._runs[-2].high) or len(self._runs) > MAX_RUNS
         ):
             newer = self._runs.pop()
             older = self._runs.pop()
-            self._runs.append(_sorted_run(np.concatenate([older, newer])))
+            self._runs.append(
+                _Run.of(np.concatenate([older.high, newer.high]), np.concatenate([older.low, newer.low]))
+            )
 
     def size_bytes(self) -> int:
-        return int(sum(run.nbytes for run in self._runs))
+        return int(sum(run.high.nbytes + run.low.nbytes for run in self._runs))

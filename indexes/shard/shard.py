@@ -15,7 +15,7 @@ import numpy as np
 from pyroaring import BitMap
 
 from indexes.event_ids import EventIdSet
-from indexes.records import DeclarationRecord, ErasureRecord, EventRecord, ProfileRecord, Record
+from indexes.records import ErasureRecord, EventRecord, ProfileRecord, Record
 from indexes.schema import Schema
 from indexes.shard.bsi import BitSlicedIndex
 from indexes.shard.dense_ids import MAX_CUSTOMERS_PER_SHARD, DenseIds, ShardFullError
@@ -64,38 +64,45 @@ class Shard:
     # --- apply ------------------------------------------------------------------------------
     def apply(self, records: Sequence[Record]) -> ApplyStats:
         stats = ApplyStats()
-        self._check_capacity(records)
-        run: list[Record] = []
+        # Split the log into runs of (events, profiles) separated by single barrier records.
+        steps: list[tuple[list[EventRecord], list[ProfileRecord]] | Record] = []
+        events: list[EventRecord] = []
+        profiles: list[ProfileRecord] = []
+        named: list[str] = []
         for record in records:
-            if isinstance(record, (ErasureRecord, DeclarationRecord)):
-                self._apply_run(run, stats)
-                run = []
-                if isinstance(record, ErasureRecord):
-                    self.forget(record.customer_id)
-                    stats.erasures += 1
-                else:
-                    self._declare(record.body)
-                    stats.declarations += 1
+            kind = type(record)
+            if kind is EventRecord:
+                events.append(record)  # type: ignore[arg-type]
+            elif kind is ProfileRecord:
+                profiles.append(record)  # type: ignore[arg-type]
             else:
-                run.append(record)
-        self._apply_run(run, stats)
+                steps += [(events, profiles), record]
+                events, profiles = [], []
+                continue
+            named.append(record.customer_id)  # type: ignore[union-attr]
+        steps.append((events, profiles))
+        self._check_capacity(named)
+        for step in steps:
+            if isinstance(step, tuple):
+                self._apply_run(*step, stats)
+            elif isinstance(step, ErasureRecord):
+                self.forget(step.customer_id)
+                stats.erasures += 1
+            else:
+                self._declare(step.body)  # type: ignore[union-attr]
+                stats.declarations += 1
         return stats
 
-    def _check_capacity(self, records: Sequence[Record]) -> None:
+    def _check_capacity(self, named: list[str]) -> None:
         # Refuse before changing anything: a half-applied batch is never visible.
-        named = {r.customer_id for r in records if isinstance(r, (EventRecord, ProfileRecord))}
-        fresh = self.ids.count_unknown(named)
+        fresh = self.ids.count_unknown(set(named))
         if self.ids.would_overflow(fresh):
             raise ShardFullError(
                 f"batch would add {fresh} customers to a shard holding {self.ids.allocated} of "
                 f"{self.ids.capacity} ids"
             )
 
-    def _apply_run(self, run: list[Record], stats: ApplyStats) -> None:
-        if not run:
-            return
-        events = [r for r in run if isinstance(r, EventRecord)]
-        profiles = [r for r in run if isinstance(r, ProfileRecord)]
+    def _apply_run(self, events: list[EventRecord], profiles: list[ProfileRecord], stats: ApplyStats) -> None:
         if events:
             fresh_mask, keys = self.event_ids.filter_new([e.event_id for e in events])
             fresh = [e for e, keep in zip(events, fresh_mask.tolist(), strict=True) if keep]
