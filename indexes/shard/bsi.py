@@ -129,12 +129,25 @@ class BitSlicedIndex:
     def _magnitude_range(self, universe: BitMap, lo: int, hi: int | None) -> BitMap:
         if not universe:
             return BitMap()
+        if hi == lo:
+            return self._magnitude_equal(universe, lo)
         result = universe
         if lo > 0:
             result = self._magnitude_at_least(result, lo)
         if hi is not None:
             result = self._magnitude_at_most(result, hi)
         return result
+
+    def _magnitude_equal(self, universe: BitMap, value: int) -> BitMap:
+        """One bitmap operation per slice: keep ids whose bit j equals value's bit j."""
+        if value.bit_length() > len(self.slices):
+            return BitMap()
+        equal = universe
+        for bit in range(len(self.slices) - 1, -1, -1):
+            if not equal:
+                break
+            equal = equal & self.slices[bit] if (value >> bit) & 1 else equal - self.slices[bit]
+        return equal
 
     def _magnitude_at_least(self, universe: BitMap, bound: int) -> BitMap:
         if bound.bit_length() > len(self.slices):
