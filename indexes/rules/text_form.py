@@ -63,7 +63,7 @@ _GROUP_KEYS = {"all_group": "all", "all_call": "all", "any_group": "any", "any_c
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
     grammar = resources.files("indexes.rules").joinpath("grammar.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", lexer="basic", maybe_placeholders=False)
+    return Lark(grammar, parser="lalr", lexer="contextual", maybe_placeholders=False)
 
 
 def parse_rule(text: str, schema: Schema, segment_exists: Callable[[str], bool] | None = None) -> Node:
@@ -86,8 +86,11 @@ def parse_unvalidated(text: str) -> Node:
     try:
         return _Builder().transform(tree)  # type: ignore[no-any-return]
     except VisitError as exc:
-        if isinstance(exc.orig_exc, RuleSyntaxError):
-            raise exc.orig_exc from None
+        error = exc.orig_exc
+        if isinstance(error, RuleSyntaxError):
+            # Token checks (dates, string escapes) happen here, where the text is known for the snippet.
+            snippet = _snippet(text, error.line, error.column)
+            raise RuleSyntaxError(error.line, error.column, error.expected, snippet, error.found) from None
         raise
 
 
@@ -171,7 +174,7 @@ def _string(token: Token) -> str:
     try:
         value = json.loads(str(token))
     except json.JSONDecodeError as exc:
-        raise _token_error(token, f"a valid string ({exc.msg})", exc.pos) from None
+        raise _token_error(token, f"a valid JSON string ({exc.msg.removesuffix(' at').lower()})", exc.pos) from None
     assert isinstance(value, str)
     return value
 
