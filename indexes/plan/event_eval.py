@@ -113,7 +113,7 @@ def present_in_window(index: EventTypeIndex, shard: Shard, start: int | None, en
     calendar = shard.calendar
     if end is None or not index.day_customers:
         return BitMap()
-    first_day = min(index.day_customers) if start is None else calendar.local_day(start)
+    first_day = min(index.day_customers.keys()) if start is None else calendar.local_day(start)
     if start is not None and calendar.day_start_ms(first_day) != start:
         first_day += 1
     last_day = calendar.local_day(end)

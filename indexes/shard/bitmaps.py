@@ -50,3 +50,26 @@ def grown_size(max_id: int) -> int:
     """Length of a per-customer array that must hold max_id: whole steps of 64k ids, not doubling,
     so a shard of 1M customers pays for at most 64k unused slots per array."""
     return (max_id // GROWTH_STEP_IDS + 1) * GROWTH_STEP_IDS
+
+
+def grouped_bitmaps(keys: np.ndarray, ids: np.ndarray) -> list[tuple[int, BitMap]]:
+    """(key, bitmap of the ids with that key) for every distinct key, in key order.
+
+    One sort for the whole batch; a key held by a single id skips the array round trip, which
+    matters for high-cardinality values (one e-mail address per customer).
+    """
+    assert len(keys) == len(ids)
+    if len(keys) == 0:
+        return []
+    order = np.argsort(keys, kind="stable")
+    keys, ids = keys[order], ids[order]
+    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+    stops = np.append(starts[1:], len(keys))
+    out: list[tuple[int, BitMap]] = []
+    id_list = ids.tolist()
+    for start, stop, key in zip(starts.tolist(), stops.tolist(), keys[starts].tolist(), strict=True):
+        if stop - start == 1:
+            out.append((key, BitMap((id_list[start],))))
+        else:
+            out.append((key, bitmap_from_ids(ids[start:stop])))
+    return out

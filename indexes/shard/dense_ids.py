@@ -52,11 +52,17 @@ class DenseIds:
     def count_unknown(self, external_ids: set[str]) -> int:
         return len(external_ids - self._dense_by_external.keys())
 
-    def dense_array(self, external_ids: list[str]) -> np.ndarray:
-        """Dense ids (created where new) of a list of external ids, as a uint32 array."""
+    def create_in_order(self, external_ids: list[str]) -> None:
+        """Give ids not seen yet dense ids in order of first appearance, so the numbering is a
+        function of the record order alone (not of batch boundaries or hash seeds)."""
         table = self._dense_by_external
-        for external in set(external_ids) - table.keys():
-            self.get_or_create(external)
+        for external in dict.fromkeys(external_ids):
+            if external not in table:
+                self.get_or_create(external)
+
+    def dense_array(self, external_ids: list[str]) -> np.ndarray:
+        """Dense ids of known external ids, as a uint32 array."""
+        table = self._dense_by_external
         if len(external_ids) == 1:
             return np.array([table[external_ids[0]]], dtype=np.uint32)
         return np.array(itemgetter(*external_ids)(table), dtype=np.uint32)

@@ -23,9 +23,9 @@ import numpy as np
 from pyroaring import BitMap
 
 from indexes.schema import ValueType
-from indexes.shard.bitmaps import bitmap_from_ids, bitmap_size_bytes
 from indexes.shard.bsi import BitSlicedIndex
 from indexes.shard.event_store import MISSING_CODE, MISSING_NUMBER, EventStore, ListColumn
+from indexes.shard.keyed_bitmaps import KeyedBitmaps
 from indexes.timecal import Calendar
 
 INVERTED_MAX_VALUES = 200_000
@@ -37,6 +37,12 @@ def month_of_day(day: int) -> int:
     return (date.year - 1970) * 12 + date.month - 1
 
 
+def months_of_days(days: np.ndarray) -> np.ndarray:
+    """month_of_day for an array of day numbers, vectorised with numpy's calendar."""
+    months = np.asarray(days, dtype=np.int64).astype("datetime64[D]").astype("datetime64[M]")
+    return months.astype(np.int64)
+
+
 def month_first_day(month: int) -> int:
     year, index = divmod(month, 12)
     return Calendar.date_to_day(dt.date(1970 + year, index + 1, 1))
@@ -46,21 +52,21 @@ class EventTypeIndex:
     def __init__(self, name: str, attributes: dict[str, ValueType]) -> None:
         self.name = name
         self.store = EventStore(attributes)
-        self.day_customers: dict[int, BitMap] = {}
-        self.month_customers: dict[int, BitMap] = {}
+        self.day_customers = KeyedBitmaps()
+        self.month_customers = KeyedBitmaps()
         self.count = BitSlicedIndex()
         self._first_ts: BitSlicedIndex | None = None
         self._last_ts: BitSlicedIndex | None = None
         self._sums: dict[str, BitSlicedIndex] = {}
-        self.by_value: dict[str, dict[int, BitMap] | None] = {
-            attr: {} for attr, t in attributes.items() if t.kind in ("string", "list")
+        self.by_value: dict[str, KeyedBitmaps | None] = {
+            attr: KeyedBitmaps() for attr, t in attributes.items() if t.kind in ("string", "list")
         }
         self.max_ts: int | None = None
 
     def add_attribute(self, name: str, value_type: ValueType) -> None:
         self.store.add_attribute(name, value_type)
         if value_type.kind in ("string", "list"):
-            self.by_value[name] = {}
+            self.by_value[name] = KeyedBitmaps()
 
     def answers_all_time(self, as_of_ms: int) -> bool:
         return self.max_ts is None or self.max_ts <= as_of_ms
@@ -80,35 +86,23 @@ class EventTypeIndex:
         self._index_values(customers, columns)
 
     def _index_presence(self, customers: np.ndarray, days: np.ndarray) -> None:
-        order = np.argsort(days, kind="stable")
-        sorted_days = days[order]
-        sorted_customers = customers[order]
-        bounds = np.flatnonzero(np.diff(sorted_days)) + 1
-        starts = np.concatenate([[0], bounds])
-        stops = np.concatenate([bounds, [len(sorted_days)]])
-        for start, stop in zip(starts.tolist(), stops.tolist(), strict=True):
-            day = int(sorted_days[start])
-            present = bitmap_from_ids(sorted_customers[start:stop])
-            self.day_customers.setdefault(day, BitMap()).update(present)
-            self.month_customers.setdefault(month_of_day(day), BitMap()).update(present)
+        self.day_customers.add(days, customers)
+        self.month_customers.add(months_of_days(days), customers)
 
     def _index_aggregates(self, customers: np.ndarray, ts: np.ndarray, columns: dict) -> None:
-        order = np.argsort(customers, kind="stable")
-        by_customer = customers[order]
-        starts = np.concatenate([[0], np.flatnonzero(np.diff(by_customer)) + 1])
-        ids = by_customer[starts]
-        counts = np.diff(np.concatenate([starts, [len(by_customer)]]))
-        self.count.add_many(ids, counts)
-        if self._first_ts is not None or self._last_ts is not None:
-            ts_sorted = ts[order]
-            if self._first_ts is not None:
-                batch_first = np.minimum.reduceat(ts_sorted, starts)
-                self._first_ts.set_many(ids, np.minimum(self._first_ts.values_or(ids, batch_first), batch_first))
-            if self._last_ts is not None:
-                batch_last = np.maximum.reduceat(ts_sorted, starts)
-                self._last_ts.set_many(ids, np.maximum(self._last_ts.values_or(ids, batch_last), batch_last))
+        counts = np.bincount(customers)
+        ids = np.flatnonzero(counts).astype(np.uint32)
+        self.count.add_many(ids, counts[ids])
+        if self._first_ts is not None:
+            first = np.full(len(counts), np.iinfo(np.int64).max, dtype=np.int64)
+            np.minimum.at(first, customers, ts)
+            self._first_ts.set_many(ids, np.minimum(self._first_ts.values_or(ids, first[ids]), first[ids]))
+        if self._last_ts is not None:
+            last = np.full(len(counts), np.iinfo(np.int64).min, dtype=np.int64)
+            np.maximum.at(last, customers, ts)
+            self._last_ts.set_many(ids, np.maximum(self._last_ts.values_or(ids, last[ids]), last[ids]))
         for attr, bsi in self._sums.items():
-            _add_sums(bsi, columns[attr][order], ids, starts)
+            _add_sums(bsi, customers, columns[attr])
 
     # --- all-time aggregates built on first use -------------------------------------------
     @property
@@ -128,11 +122,7 @@ class EventTypeIndex:
         if bsi is None:
             bsi = BitSlicedIndex()
             rows = self.store.window(None, None, (attr,))
-            if len(rows):
-                order = np.argsort(rows.customers, kind="stable")
-                by_customer = rows.customers[order]
-                starts = np.concatenate([[0], np.flatnonzero(np.diff(by_customer)) + 1])
-                _add_sums(bsi, rows.columns[attr][order], by_customer[starts], starts)  # type: ignore[index]
+            _add_sums(bsi, rows.customers, rows.columns[attr])  # type: ignore[arg-type]
             self._sums[attr] = bsi
         return bsi
 
@@ -155,38 +145,19 @@ class EventTypeIndex:
                 continue
             column = columns[attr]
             if isinstance(column, ListColumn):
-                lengths = column.offsets[1:] - column.offsets[:-1]
-                codes = column.codes
-                owners = np.repeat(customers, lengths)
+                index.add(column.codes, np.repeat(customers, np.diff(column.offsets)))
             else:
                 present = column != MISSING_CODE
-                codes = column[present]
-                owners = customers[present]
-            if len(codes) == 0:
-                continue
-            order = np.argsort(codes, kind="stable")
-            codes, owners = codes[order], owners[order]
-            starts = np.concatenate([[0], np.flatnonzero(np.diff(codes)) + 1])
-            stops = np.concatenate([starts[1:], [len(codes)]])
-            for start, stop in zip(starts.tolist(), stops.tolist(), strict=True):
-                code = int(codes[start])
-                bitmap = index.get(code)
-                if bitmap is None:
-                    index[code] = bitmap_from_ids(owners[start:stop])
-                else:
-                    bitmap.update(bitmap_from_ids(owners[start:stop]))
+                index.add(column[present], customers[present])
 
     def forget(self, dense: int) -> None:
         """Remove a customer from the bitmap indexes (store rows are masked by `alive`)."""
         removed = BitMap([dense])
         for bsi in self._bsis():
             bsi.remove_many(removed)
-        for bitmap in (*self.day_customers.values(), *self.month_customers.values()):
-            bitmap.discard(dense)
-        for index in self.by_value.values():
-            if index is not None:
-                for bitmap in index.values():
-                    bitmap.discard(dense)
+        for keyed in (self.day_customers, self.month_customers, *self.by_value.values()):
+            if keyed is not None:
+                keyed.discard_everywhere(dense)
 
     def _bsis(self) -> list[BitSlicedIndex]:
         built = [b for b in (self._first_ts, self._last_ts) if b is not None]
@@ -199,21 +170,21 @@ class EventTypeIndex:
             return BitMap()
         parts: list[BitMap] = []
         day = first_day
-        steps = 0
+        months_walked = 0
         while day <= last_day:
-            steps += 1
-            assert steps <= 100_000, "unbounded day walk"
+            months_walked += 1
+            assert months_walked <= 200_000, "unbounded month walk"
             month = month_of_day(day)
-            month_start = month_first_day(month)
             next_month_start = month_first_day(month + 1)
-            if day == month_start and next_month_start - 1 <= last_day:
-                bitmap = self.month_customers.get(month)
-                day = next_month_start
+            if day == month_first_day(month) and next_month_start - 1 <= last_day:
+                whole = self.month_customers.get(month)
+                parts += [whole] if whole else []
             else:
-                bitmap = self.day_customers.get(day)
-                day += 1
-            if bitmap:
-                parts.append(bitmap)
+                for partial_day in range(day, min(next_month_start - 1, last_day) + 1):
+                    bitmap = self.day_customers.get(partial_day)
+                    if bitmap:
+                        parts.append(bitmap)
+            day = next_month_start
         return BitMap.union(*parts) if parts else BitMap()
 
     def value_customers(self, attr: str, values: tuple[str, ...]) -> BitMap | None:
@@ -222,26 +193,27 @@ class EventTypeIndex:
         if index is None:
             return None
         dictionary = self.store.dictionaries[attr]
-        parts = [index[c] for c in dictionary.codes(values) if c in index]
-        return BitMap.union(*parts) if parts else BitMap()
+        parts = [index.get(c) for c in dictionary.codes(values)]
+        present = [p for p in parts if p is not None]
+        return BitMap.union(*present) if present else BitMap()
 
     def size_bytes(self) -> int:
         total = self.store.size_bytes()
         for bsi in self._bsis():
             total += bsi.size_bytes()
-        for bitmap in (*self.day_customers.values(), *self.month_customers.values()):
-            total += bitmap_size_bytes(bitmap)
-        for index in self.by_value.values():
-            if index is not None:
-                total += sum(bitmap_size_bytes(b) for b in index.values())
+        for keyed in (self.day_customers, self.month_customers, *self.by_value.values()):
+            if keyed is not None:
+                total += keyed.size_bytes()
         return total
 
 
-def _add_sums(bsi: BitSlicedIndex, values: np.ndarray, ids: np.ndarray, starts: np.ndarray) -> None:
-    """Add per-customer sums of fixed-point values (rows grouped by customer; missing = 0)."""
+def _add_sums(bsi: BitSlicedIndex, customers: np.ndarray, values: np.ndarray) -> None:
+    """Add per-customer sums of fixed-point values (missing = 0); only customers with a value."""
     present = values != MISSING_NUMBER
     if not present.any():
         return
-    sums = np.add.reduceat(np.where(present, values, 0), starts)
-    touched = np.add.reduceat(present.astype(np.int64), starts) > 0
-    bsi.add_many(ids[touched], sums[touched])
+    customers, values = customers[present], values[present]
+    order = np.argsort(customers)
+    by_customer = customers[order]
+    starts = np.flatnonzero(np.concatenate([[True], by_customer[1:] != by_customer[:-1]]))
+    bsi.add_many(by_customer[starts], np.add.reduceat(values[order], starts))

@@ -20,7 +20,13 @@ import numpy as np
 from pyroaring import BitMap
 
 from indexes.schema import ValueType
-from indexes.shard.bitmaps import bitmap_from_mask, bitmap_size_bytes, grown_size
+from indexes.shard.bitmaps import (
+    bitmap_from_ids,
+    bitmap_from_mask,
+    bitmap_size_bytes,
+    grouped_bitmaps,
+    grown_size,
+)
 from indexes.shard.bsi import BitSlicedIndex
 from indexes.shard.value_dictionary import ValueDictionary
 
@@ -48,36 +54,53 @@ class Column:
         grown[: len(self.written_ts)] = self.written_ts
         self.written_ts = grown
 
-    def write_many(self, updates: list[tuple[int, int, Any]]) -> int:
-        """Apply (dense, ts_ms, value) writes, last writer wins; returns how many changed state."""
-        if not updates:
-            return 0
-        self._grow(max(dense for dense, _, _ in updates))
-        winners: dict[int, tuple[int, Any]] = {}
-        written = self.written_ts
-        for dense, ts_ms, value in updates:
-            held = winners.get(dense)
-            held_ts = int(written[dense]) if held is None else held[0]
-            if ts_ms < held_ts:
-                continue
-            if ts_ms == held_ts:
-                held_value = self.current(dense) if held is None else held[1]
-                if canonical_json(value) <= canonical_json(held_value):
-                    continue
-            winners[dense] = (ts_ms, value)
-        for dense, (ts_ms, _) in winners.items():
-            written[dense] = ts_ms
-        self._store_many({dense: value for dense, (_, value) in winners.items()})
-        return len(winners)
+    def write_many(self, dense: np.ndarray, ts: np.ndarray, values: list[Any]) -> int:
+        """Apply writes (row i: customer dense[i] gets values[i] at ts[i]; None removes), last
+        writer wins per customer; returns how many customers changed state.
 
-    def _store_many(self, values: dict[int, Any]) -> None:
-        for dense, value in values.items():
-            self._store(dense, value)
+        Vectorised: one sort finds each customer's latest write; only writes whose ts ties with
+        another write (in the batch or the stored one) take the canonical-JSON tie-break in Python.
+        """
+        rows = len(values)
+        assert len(dense) == rows == len(ts)
+        if rows == 0:
+            return 0
+        dense = np.asarray(dense, dtype=np.int64)
+        ts = np.asarray(ts, dtype=np.int64)
+        self._grow(int(dense.max()))
+        order = np.lexsort((ts, dense))
+        by_dense, by_ts = dense[order], ts[order]
+        same_as_next = np.zeros(rows, dtype=bool)
+        same_as_next[:-1] = by_dense[1:] == by_dense[:-1]
+        latest = np.flatnonzero(~same_as_next)  # positions of each customer's latest write
+        ids, latest_ts = by_dense[latest], by_ts[latest]
+        chosen = order[latest]
+        held_ts = self.written_ts[ids]
+        keep = latest_ts > held_ts
+        tie_below = np.zeros(len(latest), dtype=bool)
+        has_below = latest > 0
+        below = latest[has_below] - 1
+        tie_below[has_below] = same_as_next[below] & (by_ts[below] == latest_ts[has_below])
+        for i in np.flatnonzero(tie_below | (latest_ts == held_ts)).tolist():
+            position = int(latest[i])
+            candidates = [int(order[position])]
+            while position > 0 and same_as_next[position - 1] and by_ts[position - 1] == by_ts[position]:
+                position -= 1
+                candidates.append(int(order[position]))
+            best = max(candidates, key=lambda row: canonical_json(values[row]))
+            chosen[i] = best
+            keep[i] = latest_ts[i] > held_ts[i] or canonical_json(values[best]) > canonical_json(
+                self.current(int(ids[i]))
+            )
+        ids, chosen = ids[keep], chosen[keep]
+        self.written_ts[ids] = latest_ts[keep]
+        self._store_rows(ids.astype(np.uint32), [values[row] for row in chosen.tolist()])
+        return len(ids)
 
     def forget(self, dense: int) -> None:
-        if dense < len(self.written_ts):
-            self.written_ts[dense] = NEVER_WRITTEN
-        self._store(dense, None)
+        self._grow(dense)
+        self.written_ts[dense] = NEVER_WRITTEN
+        self._store_rows(np.array([dense], dtype=np.uint32), [None])
 
     # Per kind:
     exists: BitMap
@@ -85,7 +108,8 @@ class Column:
     def current(self, dense: int) -> Any:
         raise NotImplementedError
 
-    def _store(self, dense: int, value: Any) -> None:
+    def _store_rows(self, ids: np.ndarray, values: list[Any]) -> None:
+        """Set each (unique) id's value; None removes it."""
         raise NotImplementedError
 
     def size_bytes(self) -> int:
@@ -109,22 +133,24 @@ class StringColumn(Column):
         code = int(self.code_of[dense]) if dense < len(self.code_of) else -1
         return None if code < 0 else self.dictionary.values[code]
 
-    def _store(self, dense: int, value: str | None) -> None:
-        if dense >= len(self.code_of):
-            self.code_of = np.concatenate([self.code_of, np.full(grown_size(dense) - len(self.code_of), -1, np.int32)])
-        old = int(self.code_of[dense])
-        if old >= 0:
-            self.bitmaps[old].discard(dense)
-            self.exists.discard(dense)
-            self.code_of[dense] = -1
-        if value is None:
-            return
-        code = self.dictionary.code_or_add(value)
-        if code == len(self.bitmaps):
+    def _store_rows(self, ids: np.ndarray, values: list[str | None]) -> None:
+        new = self.dictionary.codes_or_add(values)
+        if len(self.code_of) < len(self.written_ts):
+            grown = np.full(len(self.written_ts), -1, dtype=np.int32)
+            grown[: len(self.code_of)] = self.code_of
+            self.code_of = grown
+        old = self.code_of[ids]
+        changed = old != new
+        ids, old, new = ids[changed], old[changed], new[changed]
+        self.code_of[ids] = new
+        while len(self.bitmaps) < len(self.dictionary):
             self.bitmaps.append(BitMap())
-        self.bitmaps[code].add(dense)
-        self.code_of[dense] = code
-        self.exists.add(dense)
+        for code, leaving in grouped_bitmaps(old[old >= 0], ids[old >= 0]):
+            self.bitmaps[code].difference_update(leaving)
+        for code, arriving in grouped_bitmaps(new[new >= 0], ids[new >= 0]):
+            self.bitmaps[code].update(arriving)
+        self.exists.difference_update(bitmap_from_ids(ids[new < 0]))
+        self.exists.update(bitmap_from_ids(ids[new >= 0]))
 
     def equal_to_any(self, values: tuple[str, ...]) -> BitMap:
         return self._union(self.dictionary.codes(values))
@@ -157,14 +183,14 @@ class BoolColumn(Column):
             return True
         return False if dense in self.false else None
 
-    def _store(self, dense: int, value: bool | None) -> None:
-        self.true.discard(dense)
-        self.false.discard(dense)
-        self.exists.discard(dense)
-        if value is None:
-            return
-        (self.true if value else self.false).add(dense)
-        self.exists.add(dense)
+    def _store_rows(self, ids: np.ndarray, values: list[bool | None]) -> None:
+        written = bitmap_from_ids(ids)
+        for bitmap in (self.true, self.false, self.exists):
+            bitmap.difference_update(written)
+        flags = np.array([-1 if v is None else int(v) for v in values], dtype=np.int8)
+        self.true.update(bitmap_from_ids(ids[flags == 1]))
+        self.false.update(bitmap_from_ids(ids[flags == 0]))
+        self.exists.update(bitmap_from_ids(ids[flags >= 0]))
 
     def size_bytes(self) -> int:
         return bitmap_size_bytes(self.true) + bitmap_size_bytes(self.false)
@@ -184,17 +210,11 @@ class NumericColumn(Column):
     def current(self, dense: int) -> int | None:
         return self.bsi.get(dense)
 
-    def _store(self, dense: int, value: int | None) -> None:
-        self._store_many({dense: value})
-
-    def _store_many(self, values: dict[int, Any]) -> None:
-        removed = [dense for dense, value in values.items() if value is None]
-        kept = [(dense, value) for dense, value in values.items() if value is not None]
-        if removed:
-            self.bsi.remove_many(np.array(removed, dtype=np.uint32))
-        if kept:
-            ids, numbers = zip(*kept, strict=True)
-            self.bsi.set_many(np.array(ids, dtype=np.uint32), np.array(numbers, dtype=np.int64))
+    def _store_rows(self, ids: np.ndarray, values: list[int | None]) -> None:
+        present = np.fromiter((v is not None for v in values), dtype=bool, count=len(values))
+        numbers = np.fromiter((0 if v is None else v for v in values), dtype=np.int64, count=len(values))
+        self.bsi.remove_many(ids[~present])
+        self.bsi.set_many(ids[present], numbers[present])
 
     def size_bytes(self) -> int:
         return self.bsi.size_bytes()
@@ -214,19 +234,30 @@ class SetColumn(Column):
             return None
         return tuple(sorted(self.dictionary.values[c] for c in codes))
 
-    def _store(self, dense: int, value: tuple[str, ...] | None) -> None:
-        for code in self.members.pop(dense, ()):
-            self.bitmaps[code].discard(dense)
-        self.exists.discard(dense)
-        if not value:
-            return
-        codes = tuple(self.dictionary.code_or_add(v) for v in value)
+    def _store_rows(self, ids: np.ndarray, values: list[tuple[str, ...] | None]) -> None:
+        leaving: list[tuple[int, int]] = []
+        arriving: list[tuple[int, int]] = []
+        code_or_add = self.dictionary.code_or_add
+        members = self.members
+        for dense, value in zip(ids.tolist(), values, strict=True):
+            leaving += [(code, dense) for code in members.pop(dense, ())]
+            if value:
+                codes = tuple(code_or_add(v) for v in value)
+                members[dense] = codes
+                arriving += [(code, dense) for code in codes]
         while len(self.bitmaps) < len(self.dictionary):
             self.bitmaps.append(BitMap())
-        for code in codes:
-            self.bitmaps[code].add(dense)
-        self.members[dense] = codes
-        self.exists.add(dense)
+        for pairs, remove in ((leaving, True), (arriving, False)):
+            if not pairs:
+                continue
+            pair_array = np.array(pairs, dtype=np.int64)
+            for code, group in grouped_bitmaps(pair_array[:, 0], pair_array[:, 1].astype(np.uint32)):
+                if remove:
+                    self.bitmaps[code].difference_update(group)
+                else:
+                    self.bitmaps[code].update(group)
+        self.exists.difference_update(bitmap_from_ids(ids))
+        self.exists.update(bitmap_from_ids(np.array([d for d in ids.tolist() if d in members], dtype=np.uint32)))
 
     def element_bitmaps(self, values: tuple[str, ...]) -> list[BitMap | None]:
         """One bitmap per value, None where no customer ever had that element."""

@@ -9,7 +9,8 @@ what makes "forget, then see the id again" and "declare, then use" follow the lo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import compress
 
 import numpy as np
 from pyroaring import BitMap
@@ -27,6 +28,15 @@ from indexes.timecal import Calendar
 ORDER_EVENT = "order_created"
 REFUND_EVENT = "order_refunded"
 AMOUNT_ATTR = "amount"
+
+
+@dataclass
+class _Run:
+    """Events and profiles between two barrier records, and the customer ids they name in order."""
+
+    events: list[EventRecord] = field(default_factory=list)
+    profiles: list[ProfileRecord] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -65,26 +75,24 @@ class Shard:
     def apply(self, records: Sequence[Record]) -> ApplyStats:
         stats = ApplyStats()
         # Split the log into runs of (events, profiles) separated by single barrier records.
-        steps: list[tuple[list[EventRecord], list[ProfileRecord]] | Record] = []
-        events: list[EventRecord] = []
-        profiles: list[ProfileRecord] = []
-        named: list[str] = []
+        steps: list[_Run | Record] = []
+        run = _Run()
         for record in records:
             kind = type(record)
             if kind is EventRecord:
-                events.append(record)  # type: ignore[arg-type]
+                run.events.append(record)  # type: ignore[arg-type]
             elif kind is ProfileRecord:
-                profiles.append(record)  # type: ignore[arg-type]
+                run.profiles.append(record)  # type: ignore[arg-type]
             else:
-                steps += [(events, profiles), record]
-                events, profiles = [], []
+                steps += [run, record]
+                run = _Run()
                 continue
-            named.append(record.customer_id)  # type: ignore[union-attr]
-        steps.append((events, profiles))
-        self._check_capacity(named)
+            run.names.append(record.customer_id)  # type: ignore[union-attr]
+        steps.append(run)
+        self._check_capacity(steps)
         for step in steps:
-            if isinstance(step, tuple):
-                self._apply_run(*step, stats)
+            if isinstance(step, _Run):
+                self._apply_run(step, stats)
             elif isinstance(step, ErasureRecord):
                 self.forget(step.customer_id)
                 stats.erasures += 1
@@ -93,26 +101,35 @@ class Shard:
                 stats.declarations += 1
         return stats
 
-    def _check_capacity(self, named: list[str]) -> None:
-        # Refuse before changing anything: a half-applied batch is never visible.
-        fresh = self.ids.count_unknown(set(named))
+    def _check_capacity(self, steps: list[_Run | Record]) -> None:
+        # Refuse before changing anything: a half-applied batch is never visible. An id erased
+        # earlier in the batch and named again needs a fresh dense id, so it counts as new.
+        fresh = 0
+        erased: set[str] = set()
+        for step in steps:
+            if isinstance(step, _Run):
+                names = set(step.names)
+                fresh += self.ids.count_unknown(names) + len(names & erased)
+            elif isinstance(step, ErasureRecord):
+                erased.add(step.customer_id)
         if self.ids.would_overflow(fresh):
             raise ShardFullError(
                 f"batch would add {fresh} customers to a shard holding {self.ids.allocated} of "
                 f"{self.ids.capacity} ids"
             )
 
-    def _apply_run(self, events: list[EventRecord], profiles: list[ProfileRecord], stats: ApplyStats) -> None:
-        if events:
-            fresh_mask, keys = self.event_ids.filter_new([e.event_id for e in events])
-            fresh = [e for e, keep in zip(events, fresh_mask.tolist(), strict=True) if keep]
-            stats.duplicates += len(events) - len(fresh)
+    def _apply_run(self, run: _Run, stats: ApplyStats) -> None:
+        self.ids.create_in_order(run.names)
+        if run.events:
+            fresh_mask, keys = self.event_ids.filter_new([e.event_id for e in run.events])
+            fresh = list(compress(run.events, fresh_mask.tolist()))
+            stats.duplicates += len(run.events) - len(fresh)
             self._apply_events(fresh)
             self.event_ids.add(keys)
             stats.events += len(fresh)
-        if profiles:
-            self._apply_profiles(profiles)
-            stats.profiles += len(profiles)
+        if run.profiles:
+            self._apply_profiles(run.profiles)
+            stats.profiles += len(run.profiles)
 
     def _apply_events(self, events: list[EventRecord]) -> None:
         if not events:
@@ -150,18 +167,22 @@ class Shard:
         self.last_seen.set_many(ids, np.maximum(previous, latest))
 
     def _apply_profiles(self, profiles: list[ProfileRecord]) -> None:
-        get_or_create = self.ids.get_or_create
-        writes: dict[str, list[tuple[int, int, object]]] = {}
-        for profile in profiles:
-            dense = get_or_create(profile.customer_id)
+        dense = self.ids.dense_array([p.customer_id for p in profiles])
+        ts = np.fromiter((p.ts_ms for p in profiles), dtype=np.int64, count=len(profiles))
+        rows: dict[str, list[int]] = {}
+        values: dict[str, list[object]] = {}
+        for row, profile in enumerate(profiles):
             for prop, value in profile.properties.items():
-                writes.setdefault(prop, []).append((dense, profile.ts_ms, value))
-        for prop, updates in writes.items():
+                if prop not in rows:
+                    rows[prop], values[prop] = [], []
+                rows[prop].append(row)
+                values[prop].append(value)
+        for prop, prop_rows in rows.items():
             column = self.columns.get(prop)
             if column is None:
-                value_type = self.schema.properties[prop]
-                column = self.columns[prop] = new_column(value_type)
-            column.write_many(updates)
+                column = self.columns[prop] = new_column(self.schema.properties[prop])
+            picked = np.array(prop_rows, dtype=np.int64)
+            column.write_many(dense[picked], ts[picked], values[prop])
 
     def _event_index_for(self, event_type: str) -> EventTypeIndex:
         index = self.events.get(event_type)

@@ -37,10 +37,17 @@ class ValueDictionary:
 
     def codes_or_add(self, values: list[str | None]) -> np.ndarray:
         """int32 codes of values (None -> -1), adding new values to the dictionary."""
-        lookup = self._codes.get
-        codes = list(map(lookup, values))
+        codes = list(map(self._codes.get, values))
         if None in codes:
-            codes = [-1 if v is None else (c if c is not None else self.code_or_add(v)) for v, c in zip(values, codes, strict=True)]
+            # Only the rows without a known code pay a Python step: absent values and new ones.
+            unknown = [row for row, code in enumerate(codes) if code is None]
+            for value in dict.fromkeys(values[row] for row in unknown):
+                if value is not None:
+                    self.code_or_add(value)
+            lookup = self._codes.get
+            for row in unknown:
+                value = values[row]
+                codes[row] = -1 if value is None else lookup(value)
         return np.array(codes, dtype=np.int32)
 
     def codes(self, values: tuple[str, ...] | list[str]) -> list[int]:
