@@ -61,7 +61,7 @@ def grouped_bitmaps(keys: np.ndarray, ids: np.ndarray) -> list[tuple[int, BitMap
     assert len(keys) == len(ids)
     if len(keys) == 0:
         return []
-    order = np.argsort(keys, kind="stable")
+    order = np.argsort(keys)  # not stable: the order of ids inside a bitmap does not matter
     keys, ids = keys[order], ids[order]
     starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
     stops = np.append(starts[1:], len(keys))

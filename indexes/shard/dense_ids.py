@@ -6,8 +6,6 @@ back later gets a new dense id. A retired id therefore can never leak old state 
 
 from __future__ import annotations
 
-from operator import itemgetter
-
 import numpy as np
 from pyroaring import BitMap
 
@@ -52,20 +50,20 @@ class DenseIds:
     def count_unknown(self, external_ids: set[str]) -> int:
         return len(external_ids - self._dense_by_external.keys())
 
-    def create_in_order(self, external_ids: list[str]) -> None:
-        """Give ids not seen yet dense ids in order of first appearance, so the numbering is a
-        function of the record order alone (not of batch boundaries or hash seeds)."""
-        table = self._dense_by_external
-        for external in dict.fromkeys(external_ids):
-            if external not in table:
-                self.get_or_create(external)
+    def lookup_many(self, external_ids: list[str]) -> list[int | None]:
+        return list(map(self._dense_by_external.get, external_ids))
 
-    def dense_array(self, external_ids: list[str]) -> np.ndarray:
-        """Dense ids of known external ids, as a uint32 array."""
-        table = self._dense_by_external
-        if len(external_ids) == 1:
-            return np.array([table[external_ids[0]]], dtype=np.uint32)
-        return np.array(itemgetter(*external_ids)(table), dtype=np.uint32)
+    def assign(self, external_ids: list[str], found: list[int | None] | None = None) -> np.ndarray:
+        """Dense ids of external ids as a uint32 array, creating unknown ones in order of first
+        appearance, so the numbering is a function of the record order alone (not of batch
+        boundaries or hash seeds). `found` is a fresh `lookup_many` of the same ids, if at hand."""
+        if found is None:
+            found = self.lookup_many(external_ids)
+        assert len(found) == len(external_ids)
+        if None in found:
+            for row in [row for row, dense in enumerate(found) if dense is None]:
+                found[row] = self.get_or_create(external_ids[row])
+        return np.array(found, dtype=np.uint32)
 
     def would_overflow(self, new_ids: int) -> bool:
         return self.allocated + new_ids > self.capacity

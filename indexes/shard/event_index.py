@@ -72,11 +72,12 @@ class EventTypeIndex:
         return self.max_ts is None or self.max_ts <= as_of_ms
 
     # --- ingest -----------------------------------------------------------------------------
-    def append(self, customers: np.ndarray, ts: np.ndarray, attrs_rows: list[dict], days: np.ndarray) -> None:
-        """Add rows (validated values); `days` are the local days of `ts` in the workspace zone."""
+    def append(self, customers: np.ndarray, ts: np.ndarray, attrs_rows: list[dict], days: np.ndarray) -> dict:
+        """Add rows (validated values); `days` are the local days of `ts` in the workspace zone.
+        Returns the rows' attribute columns in storage form."""
         count = len(ts)
         if count == 0:
-            return
+            return {}
         columns = self.store.encode(attrs_rows, count)
         self.store.append(customers, ts, columns)
         batch_max = int(ts.max())
@@ -84,6 +85,7 @@ class EventTypeIndex:
         self._index_presence(customers, days)
         self._index_aggregates(customers, ts, columns)
         self._index_values(customers, columns)
+        return columns
 
     def _index_presence(self, customers: np.ndarray, days: np.ndarray) -> None:
         self.day_customers.add(days, customers)
@@ -207,13 +209,18 @@ class EventTypeIndex:
         return total
 
 
-def _add_sums(bsi: BitSlicedIndex, customers: np.ndarray, values: np.ndarray) -> None:
-    """Add per-customer sums of fixed-point values (missing = 0); only customers with a value."""
-    present = values != MISSING_NUMBER
-    if not present.any():
-        return
-    customers, values = customers[present], values[present]
+def sums_by_customer(customers: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exact int64 per-customer sums of fixed-point values, missing counting as 0: (ids, sums)
+    for every customer in `customers`."""
     order = np.argsort(customers)
     by_customer = customers[order]
     starts = np.flatnonzero(np.concatenate([[True], by_customer[1:] != by_customer[:-1]]))
-    bsi.add_many(by_customer[starts], np.add.reduceat(values[order], starts))
+    amounts = np.where(values == MISSING_NUMBER, 0, values)[order]
+    return by_customer[starts].astype(np.uint32), np.add.reduceat(amounts, starts)
+
+
+def _add_sums(bsi: BitSlicedIndex, customers: np.ndarray, values: np.ndarray) -> None:
+    """Add per-customer sums of fixed-point values; only customers with a value get an entry."""
+    present = values != MISSING_NUMBER
+    if present.any():
+        bsi.add_many(*sums_by_customer(customers[present], values[present]))

@@ -139,8 +139,10 @@ class EventStore:
             elif kind == "string":
                 out[name] = self.dictionaries[name].codes_or_add(values)
             else:
-                missing = _MISSING[kind]
-                out[name] = np.array([missing if v is None else v for v in values], dtype=_DTYPES[kind])
+                if None in values:
+                    missing = _MISSING[kind]
+                    values = [missing if v is None else v for v in values]
+                out[name] = np.array(values, dtype=_DTYPES[kind])
         return out
 
     def append(self, customers: np.ndarray, ts: np.ndarray, columns: dict[str, Column]) -> None:

@@ -17,7 +17,7 @@ from pyroaring import BitMap
 
 from indexes.shard.bitmaps import bitmap_size_bytes, grouped_bitmaps
 
-MAX_PENDING_PAIRS = 4_000_000
+MAX_PENDING_PAIRS = 1_000_000
 
 
 class KeyedBitmaps:
@@ -32,7 +32,7 @@ class KeyedBitmaps:
         assert len(keys) == len(ids)
         if len(keys) == 0:
             return
-        self._pending_keys.append(np.asarray(keys, dtype=np.int64))
+        self._pending_keys.append(np.asarray(keys, dtype=np.int32))
         self._pending_ids.append(np.asarray(ids, dtype=np.uint32))
         self._pending_pairs += len(keys)
         if self._pending_pairs >= MAX_PENDING_PAIRS:

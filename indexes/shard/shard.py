@@ -9,7 +9,7 @@ what makes "forget, then see the id again" and "declare, then use" follow the lo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import compress
 
 import numpy as np
@@ -20,7 +20,7 @@ from indexes.records import ErasureRecord, EventRecord, ProfileRecord, Record
 from indexes.schema import Schema
 from indexes.shard.bsi import BitSlicedIndex
 from indexes.shard.dense_ids import MAX_CUSTOMERS_PER_SHARD, DenseIds, ShardFullError
-from indexes.shard.event_index import EventTypeIndex
+from indexes.shard.event_index import EventTypeIndex, sums_by_customer
 from indexes.shard.event_store import MISSING_NUMBER
 from indexes.shard.property_index import Column, new_column
 from indexes.timecal import Calendar
@@ -34,9 +34,29 @@ AMOUNT_ATTR = "amount"
 class _Run:
     """Events and profiles between two barrier records, and the customer ids they name in order."""
 
-    events: list[EventRecord] = field(default_factory=list)
-    profiles: list[ProfileRecord] = field(default_factory=list)
-    names: list[str] = field(default_factory=list)
+    records: list[EventRecord | ProfileRecord]
+    events: list[EventRecord]
+    profiles: list[ProfileRecord]
+    names: list[str]
+
+    @staticmethod
+    def of(records: list) -> _Run:
+        events = [r for r in records if type(r) is EventRecord]
+        profiles = [r for r in records if type(r) is ProfileRecord] if len(events) < len(records) else []
+        return _Run(records, events, profiles, [r.customer_id for r in records])
+
+
+def _group_rows_by_type(events: list[EventRecord]) -> list[tuple[str, np.ndarray]]:
+    """(type, row positions) for each event type in the batch, types in first-seen order."""
+    types = [e.type for e in events]
+    first = types[0]
+    if types.count(first) == len(types):
+        return [(first, np.arange(len(types)))]
+    codes: dict[str, int] = {}
+    type_codes = np.array([codes.setdefault(t, len(codes)) for t in types], dtype=np.int32)
+    order = np.argsort(type_codes, kind="stable")  # stable: rows keep log order within a type
+    bounds = np.searchsorted(type_codes[order], np.arange(len(codes) + 1))
+    return [(name, order[bounds[code] : bounds[code + 1]]) for name, code in codes.items()]
 
 
 @dataclass
@@ -75,24 +95,20 @@ class Shard:
     def apply(self, records: Sequence[Record]) -> ApplyStats:
         stats = ApplyStats()
         # Split the log into runs of (events, profiles) separated by single barrier records.
+        records = list(records)
+        barriers = [i for i, r in enumerate(records) if type(r) is not EventRecord and type(r) is not ProfileRecord]
         steps: list[_Run | Record] = []
-        run = _Run()
-        for record in records:
-            kind = type(record)
-            if kind is EventRecord:
-                run.events.append(record)  # type: ignore[arg-type]
-            elif kind is ProfileRecord:
-                run.profiles.append(record)  # type: ignore[arg-type]
-            else:
-                steps += [run, record]
-                run = _Run()
-                continue
-            run.names.append(record.customer_id)  # type: ignore[union-attr]
-        steps.append(run)
-        self._check_capacity(steps)
-        for step in steps:
+        start = 0
+        for stop in [*barriers, len(records)]:
+            if stop > start:
+                steps.append(_Run.of(records[start:stop]))
+            if stop < len(records):
+                steps.append(records[stop])
+            start = stop + 1
+        first_found = self._check_capacity(steps)
+        for position, step in enumerate(steps):
             if isinstance(step, _Run):
-                self._apply_run(step, stats)
+                self._apply_run(step, stats, first_found if position == 0 else None)
             elif isinstance(step, ErasureRecord):
                 self.forget(step.customer_id)
                 stats.erasures += 1
@@ -101,15 +117,20 @@ class Shard:
                 stats.declarations += 1
         return stats
 
-    def _check_capacity(self, steps: list[_Run | Record]) -> None:
-        # Refuse before changing anything: a half-applied batch is never visible. An id erased
-        # earlier in the batch and named again needs a fresh dense id, so it counts as new.
+    def _check_capacity(self, steps: list[_Run | Record]) -> list[int | None] | None:
+        """Refuse before changing anything: a half-applied batch is never visible. An id erased
+        earlier in the batch and named again needs a fresh dense id, so it counts as new.
+        Returns the first run's id lookups (None where unknown) for reuse."""
         fresh = 0
         erased: set[str] = set()
-        for step in steps:
+        first_found: list[int | None] | None = None
+        for position, step in enumerate(steps):
             if isinstance(step, _Run):
-                names = set(step.names)
-                fresh += self.ids.count_unknown(names) + len(names & erased)
+                found = self.ids.lookup_many(step.names)
+                if position == 0:
+                    first_found = found
+                unknown = set(compress(step.names, [f is None for f in found])) if None in found else set()
+                fresh += len(unknown) + len(set(step.names) & erased) if erased else len(unknown)
             elif isinstance(step, ErasureRecord):
                 erased.add(step.customer_id)
         if self.ids.would_overflow(fresh):
@@ -117,57 +138,54 @@ class Shard:
                 f"batch would add {fresh} customers to a shard holding {self.ids.allocated} of "
                 f"{self.ids.capacity} ids"
             )
+        return first_found
 
-    def _apply_run(self, run: _Run, stats: ApplyStats) -> None:
-        self.ids.create_in_order(run.names)
+    def _apply_run(self, run: _Run, stats: ApplyStats, found: list[int | None] | None) -> None:
+        keys = None
         if run.events:
             fresh_mask, keys = self.event_ids.filter_new([e.event_id for e in run.events])
-            fresh = list(compress(run.events, fresh_mask.tolist()))
-            stats.duplicates += len(run.events) - len(fresh)
-            self._apply_events(fresh)
-            self.event_ids.add(keys)
-            stats.events += len(fresh)
+            if not fresh_mask.all():
+                # A duplicate is acknowledged and ignored: it does not even create its customer.
+                stats.duplicates += len(run.events) - int(fresh_mask.sum())
+                dropped = {id(e) for e, fresh in zip(run.events, fresh_mask.tolist(), strict=True) if not fresh}
+                run = _Run.of([r for r in run.records if id(r) not in dropped])
+                found = None
+        dense = self.ids.assign(run.names, found)
+        event_dense = dense
         if run.profiles:
-            self._apply_profiles(run.profiles)
+            is_event = np.fromiter((type(r) is EventRecord for r in run.records), dtype=bool, count=len(dense))
+            event_dense = dense[is_event]
+            self._apply_profiles(run.profiles, dense[~is_event])
             stats.profiles += len(run.profiles)
+        if run.events:
+            self._apply_events(run.events, event_dense)
+            stats.events += len(run.events)
+        if keys is not None:
+            self.event_ids.add(keys)
 
-    def _apply_events(self, events: list[EventRecord]) -> None:
+    def _apply_events(self, events: list[EventRecord], customers: np.ndarray) -> None:
         if not events:
             return
-        by_type: dict[str, list[EventRecord]] = {}
-        for event in events:
-            by_type.setdefault(event.type, []).append(event)
-        all_customers: list[np.ndarray] = []
-        all_ts: list[np.ndarray] = []
-        value_deltas: dict[int, int] = {}
-        for event_type, rows in by_type.items():
-            customers = self.ids.dense_array([r.customer_id for r in rows])
-            ts = np.fromiter((r.ts_ms for r in rows), dtype=np.int64, count=len(rows))
+        ts = np.fromiter((e.ts_ms for e in events), dtype=np.int64, count=len(events))
+        days = self.calendar.local_days(ts)
+        for event_type, rows in _group_rows_by_type(events):
+            picked = [events[row] for row in rows.tolist()] if len(rows) < len(events) else events
             index = self._event_index_for(event_type)
-            index.append(customers, ts, [r.attrs for r in rows], self.calendar.local_days(ts))
-            all_customers.append(customers)
-            all_ts.append(ts)
+            columns = index.append(customers[rows], ts[rows], [e.attrs for e in picked], days[rows])
             if event_type in (ORDER_EVENT, REFUND_EVENT):
-                sign = 1 if event_type == ORDER_EVENT else -1
-                for dense, row in zip(customers.tolist(), rows, strict=True):
-                    amount = row.attrs.get(AMOUNT_ATTR)
-                    value_deltas[dense] = value_deltas.get(dense, 0) + sign * (0 if amount is None else int(amount))
+                ids, sums = sums_by_customer(customers[rows], columns[AMOUNT_ATTR])  # type: ignore[arg-type]
+                self.lifetime_value.add_many(ids, sums if event_type == ORDER_EVENT else -sums)
         self.event_count += len(events)
-        self._update_last_seen(np.concatenate(all_customers), np.concatenate(all_ts))
-        if value_deltas:
-            ids = np.fromiter(value_deltas.keys(), dtype=np.uint32, count=len(value_deltas))
-            self.lifetime_value.add_many(ids, np.fromiter(value_deltas.values(), dtype=np.int64, count=len(ids)))
+        self._update_last_seen(customers, ts)
 
     def _update_last_seen(self, customers: np.ndarray, ts: np.ndarray) -> None:
-        order = np.lexsort((ts, customers))
-        customers, ts = customers[order], ts[order]
-        last_of_run = np.concatenate([np.flatnonzero(np.diff(customers)), [len(customers) - 1]])
-        ids, latest = customers[last_of_run], ts[last_of_run]
+        latest = np.full(int(customers.max()) + 1, MISSING_NUMBER, dtype=np.int64)
+        np.maximum.at(latest, customers, ts)
+        ids = np.flatnonzero(latest != MISSING_NUMBER).astype(np.uint32)
         previous = self.last_seen.values_or(ids, MISSING_NUMBER)
-        self.last_seen.set_many(ids, np.maximum(previous, latest))
+        self.last_seen.set_many(ids, np.maximum(previous, latest[ids]))
 
-    def _apply_profiles(self, profiles: list[ProfileRecord]) -> None:
-        dense = self.ids.dense_array([p.customer_id for p in profiles])
+    def _apply_profiles(self, profiles: list[ProfileRecord], dense: np.ndarray) -> None:
         ts = np.fromiter((p.ts_ms for p in profiles), dtype=np.int64, count=len(profiles))
         rows: dict[str, list[int]] = {}
         values: dict[str, list[object]] = {}
