@@ -12,7 +12,8 @@ from indexes.records import validate_batch
 from indexes.rules import format_rule, parse_rule, rule_from_json, rule_to_json
 from indexes.rules.model import iter_nodes
 from indexes.schema import Schema
-from indexes.shard import event_store
+from indexes.shard import event_store, keyed_bitmaps
+from indexes.shard.property_index import StringColumn
 from tests.reference import ReferenceEvaluator
 from tests.strategies_records import ZONES, as_of_ms, record_batches
 from tests.strategies_rules import rules
@@ -27,12 +28,28 @@ SCHEMA = Schema()
     rule_list=st.lists(rules(SCHEMA), min_size=1, max_size=4),
     as_of=as_of_ms(),
     tiny_tail=st.booleans(),
+    bitmap_min_holders=st.sampled_from([1, 2, StringColumn.BITMAP_MIN_HOLDERS]),
+    tiny_buffers=st.booleans(),
 )
 def test_engine_equals_reference(
-    tz: str, batches: list[list[dict]], rule_list: list, as_of: int, tiny_tail: bool
+    tz: str,
+    batches: list[list[dict]],
+    rule_list: list,
+    as_of: int,
+    tiny_tail: bool,
+    bitmap_min_holders: int,
+    tiny_buffers: bool,
 ) -> None:
-    # A tiny tail makes the event store merge into its sorted part on almost every append.
-    with patch.object(event_store, "MIN_TAIL_ROWS", 2 if tiny_tail else event_store.MIN_TAIL_ROWS):
+    # Thresholds shrunk so that every storage path and every transition between paths is taken
+    # with a handful of customers: a tiny tail merges the event store on almost every append,
+    # string values earn bitmaps after 1 or 2 holders, substring matches gather over customers,
+    # and deferred bitmap inserts flush on every batch.
+    with (
+        patch.object(event_store, "MIN_TAIL_ROWS", 2 if tiny_tail else event_store.MIN_TAIL_ROWS),
+        patch.object(StringColumn, "BITMAP_MIN_HOLDERS", bitmap_min_holders),
+        patch.object(StringColumn, "MANY_CODES", 1 if tiny_buffers else StringColumn.MANY_CODES),
+        patch.object(keyed_bitmaps, "MAX_PENDING_PAIRS", 1 if tiny_buffers else keyed_bitmaps.MAX_PENDING_PAIRS),
+    ):
         _check(tz, batches, rule_list, as_of)
 
 

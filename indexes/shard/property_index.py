@@ -117,15 +117,22 @@ class Column:
 
 
 class StringColumn(Column):
-    """A bitmap per distinct value, plus each customer's value code in a dense int32 array, which
-    answers substring predicates that match many values with one vectorised gather."""
+    """string and enum: each customer's value code in a dense int32 array, and a bitmap per value
+    once the value is held by BITMAP_MIN_HOLDERS customers.
 
+    Rare values (an e-mail address, a phone number: one customer each) would cost a bitmap object
+    of ~200 bytes for a single id; they are found by a vectorised scan of the code array instead,
+    as are predicates that match very many values (ends_with over every address).
+    """
+
+    BITMAP_MIN_HOLDERS = 16
     MANY_CODES = 256  # above this many matching values, gather over customers instead of a union
 
     def __init__(self, value_type: ValueType) -> None:
         super().__init__(value_type)
         self.dictionary = ValueDictionary()
-        self.bitmaps: list[BitMap] = []
+        self.bitmaps: dict[int, BitMap] = {}  # code -> holders, for codes that earned a bitmap
+        self.holders = np.zeros(0, dtype=np.int32)  # per code: how many customers hold it
         self.code_of = np.full(0, -1, dtype=np.int32)
         self.exists = BitMap()
 
@@ -139,18 +146,38 @@ class StringColumn(Column):
             grown = np.full(len(self.written_ts), -1, dtype=np.int32)
             grown[: len(self.code_of)] = self.code_of
             self.code_of = grown
+        if len(self.holders) < len(self.dictionary):
+            self.holders = np.concatenate([self.holders, np.zeros(len(self.dictionary) - len(self.holders), np.int32)])
         old = self.code_of[ids]
         changed = old != new
         ids, old, new = ids[changed], old[changed], new[changed]
         self.code_of[ids] = new
-        while len(self.bitmaps) < len(self.dictionary):
-            self.bitmaps.append(BitMap())
-        for code, leaving in grouped_bitmaps(old[old >= 0], ids[old >= 0]):
-            self.bitmaps[code].difference_update(leaving)
-        for code, arriving in grouped_bitmaps(new[new >= 0], ids[new >= 0]):
-            self.bitmaps[code].update(arriving)
-        self.exists.difference_update(bitmap_from_ids(ids[new < 0]))
-        self.exists.update(bitmap_from_ids(ids[new >= 0]))
+        leaving, arriving = old >= 0, new >= 0
+        np.subtract.at(self.holders, old[leaving], 1)
+        np.add.at(self.holders, new[arriving], 1)
+        for code, group in grouped_bitmaps(old[leaving], ids[leaving]):
+            bitmap = self.bitmaps.get(code)
+            if bitmap is not None:
+                bitmap.difference_update(group)
+        for code, group in grouped_bitmaps(new[arriving], ids[arriving]):
+            bitmap = self.bitmaps.get(code)
+            if bitmap is not None:
+                bitmap.update(group)
+        self._promote(np.unique(new[arriving]))
+        self.exists.difference_update(bitmap_from_ids(ids[~arriving]))
+        self.exists.update(bitmap_from_ids(ids[arriving]))
+
+    def _promote(self, touched: np.ndarray) -> None:
+        """Give a bitmap to each touched code that now has enough holders (one scan for all)."""
+        due = touched[self.holders[touched] >= self.BITMAP_MIN_HOLDERS]
+        due = due[[int(code) not in self.bitmaps for code in due.tolist()]] if len(due) else due
+        if len(due) == 0:
+            return
+        wanted = np.zeros(len(self.dictionary) + 1, dtype=bool)  # the last slot stands for -1
+        wanted[due] = True
+        holders = np.flatnonzero(wanted[self.code_of]).astype(np.uint32)
+        for code, group in grouped_bitmaps(self.code_of[holders], holders):
+            self.bitmaps[code] = group
 
     def equal_to_any(self, values: tuple[str, ...]) -> BitMap:
         return self._union(self.dictionary.codes(values))
@@ -159,16 +186,19 @@ class StringColumn(Column):
         return self._union(self.dictionary.matching_codes(op, needle))
 
     def _union(self, codes: list[int]) -> BitMap:
-        if len(codes) <= self.MANY_CODES:
-            bitmaps = [self.bitmaps[c] for c in codes]
-            return BitMap.union(*bitmaps) if bitmaps else BitMap()
-        # One slot past the last code stands for "no value" (-1 indexes it).
-        wanted = np.zeros(len(self.dictionary) + 1, dtype=bool)
+        bitmaps = [self.bitmaps.get(c) for c in codes]
+        if len(codes) <= self.MANY_CODES and all(b is not None for b in bitmaps):
+            return BitMap.union(*bitmaps) if bitmaps else BitMap()  # type: ignore[arg-type]
+        if len(codes) <= 4:
+            parts = [b if b is not None else bitmap_from_mask(self.code_of == c) for c, b in zip(codes, bitmaps, strict=True)]
+            return BitMap.union(*parts)
+        wanted = np.zeros(len(self.dictionary) + 1, dtype=bool)  # the last slot stands for -1
         wanted[np.array(codes, dtype=np.int64)] = True
         return bitmap_from_mask(wanted[self.code_of])
 
     def size_bytes(self) -> int:
-        return sum(bitmap_size_bytes(b) for b in self.bitmaps) + bitmap_size_bytes(self.exists) + self.code_of.nbytes
+        bitmaps = sum(bitmap_size_bytes(b) for b in self.bitmaps.values()) + bitmap_size_bytes(self.exists)
+        return bitmaps + self.code_of.nbytes + self.holders.nbytes
 
 
 class BoolColumn(Column):
@@ -221,43 +251,33 @@ class NumericColumn(Column):
 
 
 class SetColumn(Column):
+    """set of strings: a bitmap per element. A customer's elements are not kept elsewhere: a write
+    first removes the written customers from every element bitmap (one bitmap operation per
+    element per batch, and element dictionaries are small: tags, groups)."""
+
     def __init__(self, value_type: ValueType) -> None:
         super().__init__(value_type)
         self.dictionary = ValueDictionary()
         self.bitmaps: list[BitMap] = []
-        self.members: dict[int, tuple[int, ...]] = {}
         self.exists = BitMap()  # non-empty sets only: an empty set is "without" the property
 
     def current(self, dense: int) -> tuple[str, ...] | None:
-        codes = self.members.get(dense)
-        if codes is None:
+        if dense not in self.exists:
             return None
-        return tuple(sorted(self.dictionary.values[c] for c in codes))
+        return tuple(sorted(self.dictionary.values[c] for c, b in enumerate(self.bitmaps) if dense in b))
 
     def _store_rows(self, ids: np.ndarray, values: list[tuple[str, ...] | None]) -> None:
-        leaving: list[tuple[int, int]] = []
-        arriving: list[tuple[int, int]] = []
-        code_or_add = self.dictionary.code_or_add
-        members = self.members
-        for dense, value in zip(ids.tolist(), values, strict=True):
-            leaving += [(code, dense) for code in members.pop(dense, ())]
-            if value:
-                codes = tuple(code_or_add(v) for v in value)
-                members[dense] = codes
-                arriving += [(code, dense) for code in codes]
+        written = bitmap_from_ids(ids)
+        for bitmap in self.bitmaps:
+            bitmap.difference_update(written)
+        self.exists.difference_update(written)
+        lengths = np.fromiter((len(v) if v else 0 for v in values), dtype=np.int64, count=len(values))
+        codes = self.dictionary.codes_or_add([element for value in values if value for element in value])
         while len(self.bitmaps) < len(self.dictionary):
             self.bitmaps.append(BitMap())
-        for pairs, remove in ((leaving, True), (arriving, False)):
-            if not pairs:
-                continue
-            pair_array = np.array(pairs, dtype=np.int64)
-            for code, group in grouped_bitmaps(pair_array[:, 0], pair_array[:, 1].astype(np.uint32)):
-                if remove:
-                    self.bitmaps[code].difference_update(group)
-                else:
-                    self.bitmaps[code].update(group)
-        self.exists.difference_update(bitmap_from_ids(ids))
-        self.exists.update(bitmap_from_ids(np.array([d for d in ids.tolist() if d in members], dtype=np.uint32)))
+        for code, group in grouped_bitmaps(codes, np.repeat(ids, lengths)):
+            self.bitmaps[code].update(group)
+        self.exists.update(bitmap_from_ids(ids[lengths > 0]))
 
     def element_bitmaps(self, values: tuple[str, ...]) -> list[BitMap | None]:
         """One bitmap per value, None where no customer ever had that element."""
@@ -269,7 +289,6 @@ class SetColumn(Column):
 
     def size_bytes(self) -> int:
         return sum(bitmap_size_bytes(b) for b in self.bitmaps) + bitmap_size_bytes(self.exists)
-
 
 def new_column(value_type: ValueType) -> Column:
     kind = value_type.kind
