@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from pyroaring import BitMap
 
-from indexes.shard.bitmaps import bitmap_from_ids, bitmap_size_bytes, grown_size, ids_from_bitmap
+from indexes.shard.bitmaps import bitmap_from_ids, bitmap_size_bytes, grown_size
 
 MAX_BITS = 63
 
@@ -27,6 +27,7 @@ class BitSlicedIndex:
         self.negative = BitMap()
         self.slices: list[BitMap] = []
         self.values = np.zeros(0, dtype=np.int64)
+        self.present = np.zeros(0, dtype=bool)  # dense twin of `exists`, for vectorised reads
 
     # --- updates --------------------------------------------------------------------------
     def _ensure_capacity(self, max_id: int) -> None:
@@ -35,6 +36,9 @@ class BitSlicedIndex:
         grown = np.zeros(grown_size(max_id), dtype=np.int64)
         grown[: len(self.values)] = self.values
         self.values = grown
+        grown_present = np.zeros(len(grown), dtype=bool)
+        grown_present[: len(self.present)] = self.present
+        self.present = grown_present
 
     def set_many(self, ids: np.ndarray, values: np.ndarray) -> None:
         """Set value[ids[i]] = values[i]. ids must be unique."""
@@ -46,6 +50,7 @@ class BitSlicedIndex:
         self.remove_many(ids)
         self._ensure_capacity(int(ids.max()))
         self.values[ids] = values
+        self.present[ids] = True
         self.exists.update(bitmap_from_ids(ids))
         self.negative.update(bitmap_from_ids(ids[values < 0]))
         magnitude = np.abs(values).astype(np.uint64)
@@ -77,6 +82,7 @@ class BitSlicedIndex:
             bitmap.difference_update(removed)
         ids = np.frombuffer(removed.to_array(), dtype=np.uint32)
         self.values[ids] = 0
+        self.present[ids] = False
 
     def values_or(self, ids: np.ndarray, default: np.ndarray | int) -> np.ndarray:
         """Stored values of ids, `default` where an id has none."""
@@ -84,8 +90,7 @@ class BitSlicedIndex:
         if len(ids) == 0:
             return np.zeros(0, dtype=np.int64)
         self._ensure_capacity(int(ids.max()))
-        known = np.isin(ids, ids_from_bitmap(bitmap_from_ids(ids) & self.exists))
-        return np.where(known, self.values[ids], default)
+        return np.where(self.present[ids], self.values[ids], default)
 
     def get(self, dense_id: int) -> int | None:
         if dense_id not in self.exists:
@@ -181,4 +186,4 @@ class BitSlicedIndex:
 
     def size_bytes(self) -> int:
         bitmaps = [self.exists, self.negative, *self.slices]
-        return int(self.values.nbytes) + sum(bitmap_size_bytes(b) for b in bitmaps)
+        return int(self.values.nbytes + self.present.nbytes) + sum(bitmap_size_bytes(b) for b in bitmaps)

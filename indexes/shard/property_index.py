@@ -133,6 +133,7 @@ class StringColumn(Column):
         self.dictionary = ValueDictionary()
         self.bitmaps: dict[int, BitMap] = {}  # code -> holders, for codes that earned a bitmap
         self.holders = np.zeros(0, dtype=np.int32)  # per code: how many customers hold it
+        self.has_bitmap = np.zeros(1, dtype=bool)  # per code (+1 slot for -1): in self.bitmaps?
         self.code_of = np.full(0, -1, dtype=np.int32)
         self.exists = BitMap()
 
@@ -147,7 +148,10 @@ class StringColumn(Column):
             grown[: len(self.code_of)] = self.code_of
             self.code_of = grown
         if len(self.holders) < len(self.dictionary):
-            self.holders = np.concatenate([self.holders, np.zeros(len(self.dictionary) - len(self.holders), np.int32)])
+            more = len(self.dictionary) - len(self.holders)
+            self.holders = np.concatenate([self.holders, np.zeros(more, np.int32)])
+            # One slot past the last code stands for "no value" (-1 indexes it) and never earns one.
+            self.has_bitmap = np.concatenate([self.has_bitmap[:-1], np.zeros(more + 1, bool)])
         old = self.code_of[ids]
         changed = old != new
         ids, old, new = ids[changed], old[changed], new[changed]
@@ -155,24 +159,23 @@ class StringColumn(Column):
         leaving, arriving = old >= 0, new >= 0
         np.subtract.at(self.holders, old[leaving], 1)
         np.add.at(self.holders, new[arriving], 1)
-        for code, group in grouped_bitmaps(old[leaving], ids[leaving]):
-            bitmap = self.bitmaps.get(code)
-            if bitmap is not None:
-                bitmap.difference_update(group)
-        for code, group in grouped_bitmaps(new[arriving], ids[arriving]):
-            bitmap = self.bitmaps.get(code)
-            if bitmap is not None:
-                bitmap.update(group)
-        self._promote(np.unique(new[arriving]))
+        has_bitmap = self.has_bitmap
+        held = leaving & has_bitmap[old]
+        for code, group in grouped_bitmaps(old[held], ids[held]):
+            self.bitmaps[code].difference_update(group)
+        held = arriving & has_bitmap[new]
+        for code, group in grouped_bitmaps(new[held], ids[held]):
+            self.bitmaps[code].update(group)
+        self._promote(np.unique(new[arriving & ~has_bitmap[new]]))
         self.exists.difference_update(bitmap_from_ids(ids[~arriving]))
         self.exists.update(bitmap_from_ids(ids[arriving]))
 
     def _promote(self, touched: np.ndarray) -> None:
         """Give a bitmap to each touched code that now has enough holders (one scan for all)."""
         due = touched[self.holders[touched] >= self.BITMAP_MIN_HOLDERS]
-        due = due[[int(code) not in self.bitmaps for code in due.tolist()]] if len(due) else due
         if len(due) == 0:
             return
+        self.has_bitmap[due] = True
         wanted = np.zeros(len(self.dictionary) + 1, dtype=bool)  # the last slot stands for -1
         wanted[due] = True
         holders = np.flatnonzero(wanted[self.code_of]).astype(np.uint32)

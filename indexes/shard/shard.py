@@ -25,6 +25,7 @@ from indexes.shard.event_store import MISSING_NUMBER
 from indexes.shard.property_index import Column, new_column
 from indexes.timecal import Calendar
 
+_ABSENT = object()  # a property a profile record does not name (None would mean "remove")
 ORDER_EVENT = "order_created"
 REFUND_EVENT = "order_refunded"
 AMOUNT_ATTR = "amount"
@@ -187,20 +188,18 @@ class Shard:
 
     def _apply_profiles(self, profiles: list[ProfileRecord], dense: np.ndarray) -> None:
         ts = np.fromiter((p.ts_ms for p in profiles), dtype=np.int64, count=len(profiles))
-        rows: dict[str, list[int]] = {}
-        values: dict[str, list[object]] = {}
-        for row, profile in enumerate(profiles):
-            for prop, value in profile.properties.items():
-                if prop not in rows:
-                    rows[prop], values[prop] = [], []
-                rows[prop].append(row)
-                values[prop].append(value)
-        for prop, prop_rows in rows.items():
+        named: set[str] = set()
+        for profile in profiles:
+            named.update(profile.properties)
+        for prop in sorted(named):
+            values = [p.properties.get(prop, _ABSENT) for p in profiles]
+            picked = np.fromiter((v is not _ABSENT for v in values), dtype=bool, count=len(values))
+            if not picked.all():
+                values = list(compress(values, picked.tolist()))
             column = self.columns.get(prop)
             if column is None:
                 column = self.columns[prop] = new_column(self.schema.properties[prop])
-            picked = np.array(prop_rows, dtype=np.int64)
-            column.write_many(dense[picked], ts[picked], values[prop])
+            column.write_many(dense[picked], ts[picked], values)
 
     def _event_index_for(self, event_type: str) -> EventTypeIndex:
         index = self.events.get(event_type)
