@@ -1,8 +1,11 @@
-"""`segments` command line, embedded mode (no server): eval and check.
+"""`segments` command line, embedded mode (no server): eval and check; data-directory commands.
 
     segments eval --input data.jsonl.gz [--input more.jsonl] [--as-of T] [--tz ZONE] [--json]
                   [--members] RULE
+    segments eval --data-dir DIR [--as-of T] [--json] [--members] RULE
     segments check RULE
+    segments ingest | snapshot | rebuild | compact | stats | log verify | log repair  (--data-dir DIR;
+                  indexes/durable/commands.py)
 
 RULE is the text form, a JSON rule, or @path to a file holding either. Exit codes: 0 ok,
 2 bad input (a record, a rule, an argument), with the file, line, field or rule path named.
@@ -13,14 +16,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from pyroaring import BitMap
+
+from indexes.durable.commands import CommandError, open_engine, register
 from indexes.engine import Engine, now_ms
 from indexes.jsonl import JsonlError, read_batches
 from indexes.records import RecordBatchError
 from indexes.rules import RuleError, format_rule, rule_to_json
+from indexes.rules.model import Node
 from indexes.timecal import TimeZoneError
 from indexes.values import format_timestamp_ms, parse_timestamp_ms
 
@@ -82,28 +89,42 @@ def load_inputs(engine: Engine, paths: Sequence[str], progress: bool) -> int:
 
 
 def command_eval(args: argparse.Namespace) -> int:
+    if bool(args.input) == bool(args.data_dir):
+        raise CliError("give either --input FILE... or --data-dir DIR")
+    if args.data_dir:
+        with open_engine(args.data_dir, args.tz) as durable:
+            as_of = parse_as_of(args.as_of)
+            rule = durable.load_rule(read_rule_argument(args.rule))
+            return _print_eval(args, rule, as_of, durable.tz, durable.evaluate(rule, as_of), durable.externals)
     try:
-        engine = Engine(tz=args.tz)
+        engine = Engine(tz=args.tz or "UTC")
     except TimeZoneError as exc:
         raise CliError(f"--tz: {exc}") from exc
     as_of = parse_as_of(args.as_of)
     rule = engine.load_rule(read_rule_argument(args.rule))
     load_inputs(engine, args.input, progress=not args.quiet and sys.stderr.isatty())
     members = engine.evaluate(rule, as_of)
+    return _print_eval(args, rule, as_of, engine.tz, members, lambda dense: sorted(engine.shard.ids.externals(dense)))
+
+
+def _print_eval(
+    args: argparse.Namespace, rule: Node, as_of: int, tz: str, members: BitMap, externals: Callable[[BitMap], list[str]]
+) -> int:
+    """Print the count (and the sorted member ids) of an evaluated rule."""
     if args.json:
         out: dict[str, Any] = {
             "count": len(members),
             "as_of": format_timestamp_ms(as_of),
-            "tz": engine.tz,
+            "tz": tz,
             "rule": format_rule(rule),
         }
         if args.members:
-            out["members"] = sorted(engine.shard.ids.externals(members))
+            out["members"] = externals(members)
         print(json.dumps(out, ensure_ascii=False))
     else:
         print(len(members))
         if args.members:
-            for customer in sorted(engine.shard.ids.externals(members)):
+            for customer in externals(members):
                 print(customer)
     return EXIT_OK
 
@@ -122,10 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="segments", description="Exact customer segments.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    evaluate = commands.add_parser("eval", help="count (and list) the members of a rule over record files")
-    evaluate.add_argument("--input", action="append", required=True, help="JSON Lines file (.gz ok); repeatable")
+    evaluate = commands.add_parser("eval", help="count (and list) the members of a rule over record files or a data dir")
+    evaluate.add_argument("--input", action="append", help="JSON Lines file (.gz ok); repeatable")
+    evaluate.add_argument("--data-dir", help="evaluate on a workspace's data directory instead of --input files")
     evaluate.add_argument("--as-of", help="reference time: RFC 3339, epoch ms or 'now' (default)")
-    evaluate.add_argument("--tz", default="UTC", help="workspace IANA time zone (default UTC)")
+    evaluate.add_argument("--tz", help="IANA time zone (default UTC); with --data-dir it must match the workspace")
     evaluate.add_argument("--json", action="store_true", help="print a JSON object")
     evaluate.add_argument("--members", action="store_true", help="also print the member customer ids")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -135,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="validate a rule and print its text and JSON forms")
     check.add_argument("rule", help="rule: text form, JSON, or @file")
     check.set_defaults(handler=command_check)
+    register(commands)
     return parser
 
 
@@ -146,6 +169,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: rule: {exc}", file=sys.stderr)
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
+    except CommandError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
     return EXIT_BAD_INPUT
 
 

@@ -76,6 +76,10 @@ class Engine:
     def apply_validated(self, records: Sequence[Any]) -> ApplyStats:
         return self.shard.apply(records)
 
+    def flush_buffers(self) -> None:
+        """Fold ingest buffers into the read-optimised indexes (queries do it on demand)."""
+        self.shard.flush_buffers()
+
     # --- rules ------------------------------------------------------------------------------
     def load_rule(self, rule: RuleInput) -> Node:
         """Model, JSON dict, JSON text or the text form -> validated model (RuleError on bad input)."""

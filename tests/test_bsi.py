@@ -9,7 +9,7 @@ from pyroaring import BitMap
 
 from indexes.shard.bsi import BitSlicedIndex
 
-values = st.one_of(st.integers(-5, 5), st.integers(-(2**62), 2**62))
+values = st.one_of(st.integers(-5, 5), st.integers(-1100, 1100), st.integers(-(2**62), 2**62))
 ids = st.integers(0, 300)
 operation = st.one_of(
     st.tuples(st.just("set"), st.dictionaries(ids, values, max_size=20)),

@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from indexes.engine import Engine
+from indexes.plan import per_customer
 from indexes.records import validate_batch
 from indexes.rules import format_rule, parse_rule, rule_from_json, rule_to_json
 from indexes.rules.model import iter_nodes
@@ -43,12 +44,14 @@ def test_engine_equals_reference(
     # Thresholds shrunk so that every storage path and every transition between paths is taken
     # with a handful of customers: a tiny tail merges the event store on almost every append,
     # string values earn bitmaps after 1 or 2 holders, substring matches gather over customers,
-    # and deferred bitmap inserts flush on every batch.
+    # deferred bitmap inserts flush on every batch, and window aggregates take the sorted path
+    # (or always the dense one).
     with (
         patch.object(event_store, "MIN_TAIL_ROWS", 2 if tiny_tail else event_store.MIN_TAIL_ROWS),
         patch.object(StringColumn, "BITMAP_MIN_HOLDERS", bitmap_min_holders),
         patch.object(StringColumn, "MANY_CODES", 1 if tiny_buffers else StringColumn.MANY_CODES),
         patch.object(keyed_bitmaps, "MAX_PENDING_PAIRS", 1 if tiny_buffers else keyed_bitmaps.MAX_PENDING_PAIRS),
+        patch.object(per_customer, "SORTED_PATH_MAX_ROWS_PER_CUSTOMER", 1e9 if tiny_buffers else 0.0),
     ):
         _check(tz, batches, rule_list, as_of)
 

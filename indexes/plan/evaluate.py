@@ -12,6 +12,7 @@ from collections.abc import Callable
 import numpy as np
 from pyroaring import BitMap
 
+from indexes.plan import per_customer
 from indexes.plan.compile import (
     AndPlan,
     ComputedLeaf,
@@ -25,7 +26,7 @@ from indexes.plan.compile import (
     SegmentLeaf,
     cost_class,
 )
-from indexes.plan.event_eval import bsi_compare, evaluate_event, exact_sums, with_zero_default
+from indexes.plan.event_eval import bsi_compare, evaluate_event, with_zero_default
 from indexes.plan.filters import compare_values
 from indexes.plan.time_bounds import instant_bounds_to_days, time_op_bounds
 from indexes.shard.bitmaps import bitmap_from_mask
@@ -172,7 +173,8 @@ class _Evaluator:
             if index is None:
                 continue
             rows = index.store.window(None, self.as_of_ms, (AMOUNT_ATTR,))
-            net += sign * exact_sums(rows.customers, rows.columns[AMOUNT_ATTR], size)  # type: ignore[arg-type]
-            present[rows.customers] = True
+            totals = per_customer.sums(rows.customers, rows.columns[AMOUNT_ATTR], size)  # type: ignore[arg-type]
+            net[totals.ids] += sign * totals.values
+            present[totals.ids] = True
         satisfied = bitmap_from_mask(present & compare_values(net, leaf.op, leaf.value))
         return with_zero_default(satisfied, bitmap_from_mask(present), leaf.op, leaf.value, shard.alive)

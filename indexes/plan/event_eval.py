@@ -14,18 +14,16 @@ from __future__ import annotations
 import numpy as np
 from pyroaring import BitMap
 
+from indexes.plan import per_customer
 from indexes.plan.compile import EventLeaf
 from indexes.plan.filters import compare_values, filter_mask
 from indexes.plan.time_bounds import Bounds, time_op_bounds, window_bounds
 from indexes.rules.model import AllTime
-from indexes.shard.bitmaps import bitmap_from_ids, bitmap_from_mask
+from indexes.shard.bitmaps import bitmap_from_ids
 from indexes.shard.bsi import BitSlicedIndex
 from indexes.shard.event_index import EventTypeIndex
-from indexes.shard.event_store import MISSING_NUMBER, Rows
+from indexes.shard.event_store import Rows
 from indexes.shard.shard import Shard
-
-EXACT_FLOAT_LIMIT = 2**52  # below 2**53 with room for the float estimate of the bound itself
-_INT64_MAX = np.iinfo(np.int64).max
 
 
 def zero_satisfies(op: str, value: object) -> bool:
@@ -155,41 +153,17 @@ def _evaluate_rows(
     rows = _selected_rows(leaf, index, shard, as_of_ms, (start, end))
     size = shard.ids.allocated
     if leaf.measure in ("first", "last"):
-        if not len(rows):
-            return BitMap()
-        if leaf.measure == "first":
-            times = np.full(size, _INT64_MAX, dtype=np.int64)
-            np.minimum.at(times, rows.customers, rows.ts)
-            had = times != _INT64_MAX
-        else:
-            times = np.full(size, MISSING_NUMBER, dtype=np.int64)
-            np.maximum.at(times, rows.customers, rows.ts)
-            had = times != MISSING_NUMBER
+        times = per_customer.extremes(rows.customers, rows.ts, size, latest=leaf.measure == "last")
         lo, hi = time_op_bounds(shard.calendar, as_of_ms, leaf.op, leaf.value)
-        mask = had.copy()
+        mask = np.ones(len(times.ids), dtype=bool)
         if lo is not None:
-            mask &= times >= lo
+            mask &= times.values >= lo
         if hi is not None:
-            mask &= times <= hi
-        return bitmap_from_mask(mask) & alive
-    counts = np.bincount(rows.customers, minlength=size)
-    present_mask = counts > 0
+            mask &= times.values <= hi
+        return bitmap_from_ids(times.ids[mask]) & alive
     if leaf.measure == "count":
-        totals = counts
+        totals = per_customer.counts(rows.customers, size)
     else:
-        totals = exact_sums(rows.customers, rows.columns[leaf.sum_attr], size)  # type: ignore[index, arg-type]
-    satisfied = bitmap_from_mask(present_mask & compare_values(totals, leaf.op, leaf.value))
-    return with_zero_default(satisfied, bitmap_from_mask(present_mask), leaf.op, leaf.value, alive)
-
-
-def exact_sums(customers: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
-    """Per-customer int64 sums of fixed-point values (missing = 0), exactly."""
-    values = np.where(values == MISSING_NUMBER, 0, values)
-    if len(values) == 0:
-        return np.zeros(size, dtype=np.int64)
-    if int(np.abs(values).sum(dtype=np.float64)) < EXACT_FLOAT_LIMIT:
-        # Every partial sum is an integer below 2**53, so float64 adds it without rounding.
-        return np.rint(np.bincount(customers, weights=values.astype(np.float64), minlength=size)).astype(np.int64)
-    out = np.zeros(size, dtype=np.int64)
-    np.add.at(out, customers, values)
-    return out
+        totals = per_customer.sums(rows.customers, rows.columns[leaf.sum_attr], size)  # type: ignore[index, arg-type]
+    satisfied = bitmap_from_ids(totals.ids[compare_values(totals.values, leaf.op, leaf.value)])
+    return with_zero_default(satisfied, bitmap_from_ids(totals.ids), leaf.op, leaf.value, alive)

@@ -132,57 +132,75 @@ class BitSlicedIndex:
         raise ValueError(f"unknown comparison {op!r}")
 
     def _magnitude_range(self, universe: BitMap, lo: int, hi: int | None) -> BitMap:
+        """Ids of `universe` whose magnitude m has lo <= m <= hi (hi None: unbounded).
+
+        Bits above the bounds' highest bit are settled by one multi-way union of those slices;
+        then one walk from the highest remaining bit: while lo and hi agree, only ids matching
+        that common prefix stay; where they part, the ids split into a ">= lo" and a "<= hi" walk.
+        Walks stop as soon as the bound's remaining low bits cannot exclude anyone.
+        """
         if not universe:
             return BitMap()
-        if hi == lo:
-            return self._magnitude_equal(universe, lo)
-        result = universe
-        if lo > 0:
-            result = self._magnitude_at_least(result, lo)
-        if hi is not None:
-            result = self._magnitude_at_most(result, hi)
-        return result
-
-    def _magnitude_equal(self, universe: BitMap, value: int) -> BitMap:
-        """One bitmap operation per slice: keep ids whose bit j equals value's bit j."""
-        if value.bit_length() > len(self.slices):
+        top = len(self.slices)
+        if lo.bit_length() > top:
             return BitMap()
+        if hi is None:
+            width = max(lo.bit_length(), 1)
+            high = self._any_slice_from(width)
+            greater = universe & high if high is not None else BitMap()
+            below = universe - greater if high is not None else universe
+            return greater | self._at_least(below, lo, width - 1)
+        if hi.bit_length() < top:
+            high = self._any_slice_from(hi.bit_length())
+            if high is not None:
+                universe = universe - high
+        bit = min(hi.bit_length(), top) - 1
+        if hi.bit_length() > top:
+            hi = (1 << top) - 1  # no stored magnitude is larger
         equal = universe
-        for bit in range(len(self.slices) - 1, -1, -1):
+        while bit >= 0 and (lo >> bit) & 1 == (hi >> bit) & 1:
+            equal = equal & self.slices[bit] if (lo >> bit) & 1 else equal - self.slices[bit]
             if not equal:
-                break
-            equal = equal & self.slices[bit] if (value >> bit) & 1 else equal - self.slices[bit]
-        return equal
+                return equal
+            bit -= 1
+        if bit < 0:
+            return equal
+        # lo has 0 and hi has 1 at `bit` (lo < hi).
+        return self._at_least(equal - self.slices[bit], lo, bit - 1) | self._at_most(
+            equal & self.slices[bit], hi, bit - 1
+        )
 
-    def _magnitude_at_least(self, universe: BitMap, bound: int) -> BitMap:
-        if bound.bit_length() > len(self.slices):
-            return BitMap()
-        greater = BitMap()
-        equal = universe
-        for bit in range(len(self.slices) - 1, -1, -1):
-            if not equal:
-                break
+    def _any_slice_from(self, bit: int) -> BitMap | None:
+        """Ids with any magnitude bit >= `bit` set (None when there is no such slice)."""
+        upper = self.slices[bit:]
+        return BitMap.union(*upper) if upper else None
+
+    def _at_least(self, equal: BitMap, bound: int, from_bit: int) -> BitMap:
+        """Ids of `equal` (all matching bound above from_bit) whose low bits are >= bound's."""
+        greater: list[BitMap] = []
+        for bit in range(from_bit, -1, -1):
+            if not equal or bound & ((2 << bit) - 1) == 0:
+                break  # the bound's remaining bits are 0: every id left is >= it
             if (bound >> bit) & 1:
                 equal = equal & self.slices[bit]
             else:
-                greater |= equal & self.slices[bit]
+                greater.append(equal & self.slices[bit])
                 equal = equal - self.slices[bit]
-        return greater | equal
+        return BitMap.union(equal, *greater)
 
-    def _magnitude_at_most(self, universe: BitMap, bound: int) -> BitMap:
-        if bound.bit_length() > len(self.slices):
-            return universe.copy()
-        less = BitMap()
-        equal = universe
-        for bit in range(len(self.slices) - 1, -1, -1):
-            if not equal:
-                break
+    def _at_most(self, equal: BitMap, bound: int, from_bit: int) -> BitMap:
+        """Ids of `equal` (all matching bound above from_bit) whose low bits are <= bound's."""
+        less: list[BitMap] = []
+        for bit in range(from_bit, -1, -1):
+            low_mask = (2 << bit) - 1
+            if not equal or bound & low_mask == low_mask:
+                break  # the bound's remaining bits are 1: every id left is <= it
             if (bound >> bit) & 1:
-                less |= equal - self.slices[bit]
+                less.append(equal - self.slices[bit])
                 equal = equal & self.slices[bit]
             else:
                 equal = equal - self.slices[bit]
-        return less | equal
+        return BitMap.union(equal, *less)
 
     def size_bytes(self) -> int:
         bitmaps = [self.exists, self.negative, *self.slices]

@@ -68,6 +68,12 @@ class EventTypeIndex:
         if value_type.kind in ("string", "list"):
             self.by_value[name] = KeyedBitmaps()
 
+    def flush_buffers(self) -> None:
+        self.store.flush()
+        for keyed in (self.day_customers, self.month_customers, *self.by_value.values()):
+            if keyed is not None:
+                keyed.flush()
+
     def answers_all_time(self, as_of_ms: int) -> bool:
         return self.max_ts is None or self.max_ts <= as_of_ms
 

@@ -234,6 +234,13 @@ class Shard:
         self.last_seen.remove_many(removed)
         return True
 
+    def flush_buffers(self) -> None:
+        """Fold ingest buffers (event-store tails, deferred bitmap inserts) into the read-optimised
+        indexes. Queries do this on demand; calling it after a bulk load makes the first query
+        and the memory figures not pay for it."""
+        for index in self.events.values():
+            index.flush_buffers()
+
     # --- stats ------------------------------------------------------------------------------
     def size_bytes(self) -> int:
         total = self.lifetime_value.size_bytes() + self.last_seen.size_bytes() + self.event_ids.size_bytes()

@@ -1,0 +1,538 @@
+"""DurableEngine: the embedded engine over a data directory; nothing acknowledged is ever lost.
+
+    with DurableEngine.open("data", tz="Europe/Istanbul") as engine:
+        engine.ingest(records)            # returns once the batch is in the log (fsynced) and applied
+        engine.count("order_count >= 5", as_of_ms=...)
+        engine.snapshot()
+
+    data/
+      workspace.json    time zone and creation time, written once (indexes/durable/workspace.py)
+      log/              the event log (indexes/log): every accepted record, the truth
+      snapshots/        shard state at a batch boundary of the log (indexes/snapshot)
+
+Open = newest usable snapshot + replay of the log from the LSN it covers (indexes/durable/replay.py).
+
+Ingest, from any number of threads (docs/DURABILITY.md, "Ordered apply"):
+1. admission, under `_admit_lock`: validate against the schema every admitted batch leaves behind,
+   drop events whose id was accepted before (applied, in flight, or earlier in the batch), check that
+   the shard has room, and reserve. Nothing is appended for a batch that fails here.
+2. append to the log with a commit mark, outside the lock: concurrent producers share fsyncs (the
+   log's group commit). A batch carrying declarations keeps the lock until its LSNs are given, so no
+   batch validated against a declaration can precede it in the log.
+3. apply in LSN order: each producer waits until the batch before its LSN is applied, applies its own
+   under the state lock, and only then returns (acknowledges). Queries read under the same lock, so
+   they see only durable state, and the in-memory state is always the replay of a log prefix.
+
+A failed append (write or fsync error) is never acknowledged, and the engine then refuses all ingest
+(the log never retries, docs/LOG.md): close and reopen to continue.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+from pyroaring import BitMap
+
+from indexes.durable.capacity import customers_needed
+from indexes.durable.control import tombstone_batch
+from indexes.durable.record_codec import ABORT_MARK, encode_batch, encode_control
+from indexes.durable.replay import ReplayReport, replay
+from indexes.durable.workspace import Workspace, WorkspaceError, open_workspace
+from indexes.engine import Engine, IngestResult, RuleInput
+from indexes.log import FileLog, LogBackpressureError, LogFailedError, OpenReport
+from indexes.log.fsio import Fsync
+from indexes.log.file_log import DEFAULT_MAX_PENDING_RECORDS
+from indexes.log.segment_writer import DEFAULT_SEGMENT_SIZE_BYTES
+from indexes.plan.compile import Plan
+from indexes.records import DeclarationRecord, ErasureRecord, EventRecord, Record, validate_batch
+from indexes.rules.model import Node
+from indexes.schema import Schema
+from indexes.shard.dense_ids import MAX_CUSTOMERS_PER_SHARD, ShardFullError
+from indexes.snapshot import (
+    SnapshotInfo,
+    delete_all_snapshots,
+    list_snapshots,
+    load_newest_snapshot,
+    prune_snapshots,
+    write_snapshot,
+)
+
+LOG_DIR = "log"
+SNAPSHOTS_DIR = "snapshots"
+# One batch must fit the log's pending queue (200 000 records, 64 MiB) with room for others.
+MAX_BATCH_RECORDS = 100_000
+KEEP_SNAPSHOTS = 2
+# A producer waits this long for the batch before its LSN to be applied; the predecessor is already
+# durable and only needs CPU, so running out means a bug, and the engine stops accepting ingest.
+APPLY_WAIT_TIMEOUT_MS = 120_000
+CLOSE_TIMEOUT_MS = 120_000
+_WAIT_SLICE_S = 0.5
+
+
+@dataclass
+class _Ticket:
+    """What an admitted, not yet applied batch holds: its event-id digests and its reservation."""
+
+    keys: list[bytes]
+    customers: int
+    erased: list[str]
+    done: bool = False
+    ok: bool = False
+
+
+@dataclass(frozen=True)
+class EngineOpenReport:
+    log: OpenReport  # what opening the log did (torn tail cut, rewrite finished)
+    snapshot: SnapshotInfo | None  # the snapshot the state started from (None: full replay)
+    skipped_snapshots: list[str]  # unusable snapshots passed over, with the reason
+    stale_snapshots_removed: list[str]  # snapshots covering more than the log holds (after a repair)
+    replay: ReplayReport
+    abort_written: bool  # the log ended inside a batch; an abort mark now discards it
+    seconds: float
+
+
+@dataclass(frozen=True)
+class EngineStats:
+    data_dir: str
+    tz: str
+    customers: int
+    events: int  # event rows applied since the log began (erased customers' rows included)
+    event_ids: int  # distinct event ids remembered for idempotency
+    event_ids_size_bytes: int
+    applied_lsn: int
+    log_size_bytes: int
+    log_segments: int
+    snapshot: SnapshotInfo | None
+    snapshot_age_ms: int | None
+    records_since_snapshot: int
+    refusing_ingest: str | None  # why ingest is refused, if it is
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class DurableEngine:
+    """Use `DurableEngine.open`. Thread-safe: ingest from many threads, query from any."""
+
+    def __init__(self, data_dir: Path, workspace: Workspace, log: FileLog, engine: Engine,
+                 applied_lsn: int, snapshot: SnapshotInfo | None) -> None:
+        self.data_dir = data_dir
+        self.workspace = workspace
+        self._log = log
+        self._engine = engine
+        self._admit_lock = threading.Lock()
+        self._state = threading.Condition(threading.RLock())
+        self._applied_lsn = applied_lsn  # guarded by _state
+        self._pending_schema: Schema = engine.schema.copy()  # guarded by _admit_lock
+        self._inflight_keys: dict[bytes, _Ticket] = {}  # guarded by _state
+        self._inflight_erased: Counter[str] = Counter()  # guarded by _state
+        self._reserved_customers = 0  # guarded by _state
+        self._tickets = 0  # in flight; guarded by _state
+        self._refusal: BaseException | None = None  # set once: ingest is refused from then on
+        self._closed = False
+        self._last_snapshot = snapshot
+
+    # --- open / close -------------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        data_dir: str | os.PathLike[str],
+        tz: str | None = None,
+        sync: str = "always",
+        *,
+        create: bool = True,
+        fsync: Fsync = os.fsync,
+        segment_size_bytes: int = DEFAULT_SEGMENT_SIZE_BYTES,
+        use_snapshots: bool = True,
+        capacity: int = MAX_CUSTOMERS_PER_SHARD,
+        max_pending_records: int = DEFAULT_MAX_PENDING_RECORDS,
+    ) -> DurableEngine:
+        """Open (or create, with `tz`, default UTC) the workspace at `data_dir` and recover its state.
+
+        `tz` must match the workspace's zone when it exists. `use_snapshots=False` replays the whole
+        log. `fsync` is injectable for failure tests; `capacity` (customer ids per shard) for limits
+        (a snapshot brings its own); `max_pending_records` bounds the log's queue (backpressure)."""
+        engine, _ = cls.open_with_report(
+            data_dir, tz, sync, create=create, fsync=fsync, segment_size_bytes=segment_size_bytes,
+            use_snapshots=use_snapshots, capacity=capacity,
+            max_pending_records=max_pending_records,
+        )
+        return engine
+
+    @classmethod
+    def open_with_report(
+        cls,
+        data_dir: str | os.PathLike[str],
+        tz: str | None = None,
+        sync: str = "always",
+        *,
+        create: bool = True,
+        fsync: Fsync = os.fsync,
+        segment_size_bytes: int = DEFAULT_SEGMENT_SIZE_BYTES,
+        use_snapshots: bool = True,
+        capacity: int = MAX_CUSTOMERS_PER_SHARD,
+        max_pending_records: int = DEFAULT_MAX_PENDING_RECORDS,
+    ) -> tuple[DurableEngine, EngineOpenReport]:
+        started = time.perf_counter()
+        root = Path(data_dir)
+        if create:
+            root.mkdir(parents=True, exist_ok=True)
+        elif not root.is_dir():
+            raise WorkspaceError(f"no workspace at {root}")
+        workspace = open_workspace(root, tz, create=create, fsync=fsync)
+        log = FileLog(root / LOG_DIR, sync=sync, fsync=fsync, segment_size_bytes=segment_size_bytes,
+                      max_pending_records=max_pending_records)
+        try:
+            engine, snapshot, skipped, stale = _initial_state(root, workspace, log.end_lsn, use_snapshots, capacity)
+            from_lsn = snapshot.covered_lsn if snapshot is not None else 0
+            report = replay(log, engine, from_lsn)
+            abort_written = False
+            if report.uncommitted_records:
+                # The log ends inside a batch that was never acknowledged: discard it for good before
+                # anything is appended after it (indexes/durable/control.py).
+                log.append([encode_control(ABORT_MARK)])
+                abort_written = True
+            durable = cls(root, workspace, log, engine, log.end_lsn, snapshot)
+        except BaseException:
+            log.close()
+            raise
+        open_report = EngineOpenReport(
+            log.open_report, snapshot, skipped, stale, report, abort_written, time.perf_counter() - started
+        )
+        return durable, open_report
+
+    def close(self) -> None:
+        """Refuse new ingest, wait for batches in flight, then sync and close the log."""
+        with self._admit_lock:
+            if self._closed:
+                return
+            self._closed = True
+        with self._state:
+            self._wait(lambda: self._tickets == 0, CLOSE_TIMEOUT_MS, "batches in flight to finish")
+        self._log.close()
+
+    def __enter__(self) -> DurableEngine:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # --- ingest -------------------------------------------------------------------------------
+    def ingest(self, raws: Sequence[Any], *, partial: bool = False, timeout_ms: int | None = None) -> IngestResult:
+        """Validate, deduplicate, append durably, apply in log order, then return (acknowledge).
+
+        Without `partial`, one bad record rejects the batch (RecordBatchError naming index, field and
+        reason) and nothing is appended. Events whose event_id was accepted before count as
+        duplicates: acknowledged, not appended. Raises ShardFullError before appending when the shard
+        could overflow, LogBackpressureError when the log's queue stays full for `timeout_ms`, and
+        LogFailedError when the log failed (then and for every later call)."""
+        if len(raws) > MAX_BATCH_RECORDS:
+            raise ValueError(f"a batch holds at most {MAX_BATCH_RECORDS} records (got {len(raws)}): split it")
+        declares = False
+        with self._admit_lock:
+            self._check_accepting()
+            batch = validate_batch(raws, self._pending_schema, partial=partial)
+            records, duplicates, waits, ticket = self._admit(batch.records)
+            declares = any(type(r) is DeclarationRecord for r in records)
+            if declares and records:
+                # Hold admission until the declaration has its LSNs: every later batch may use it.
+                first_lsn, end_lsn = self._append(records, ticket, timeout_ms)
+                self._pending_schema = batch.schema
+        if records and not declares:
+            first_lsn, end_lsn = self._append(records, ticket, timeout_ms)
+        if records:
+            self._apply_in_order(first_lsn, end_lsn, records, ticket)
+        if waits:
+            self._await_tickets(waits)
+        return IngestResult(accepted=len(records), duplicates=duplicates, errors=list(batch.errors))
+
+    def _admit(self, records: list[Record]) -> tuple[list[Record], int, list[_Ticket], _Ticket]:
+        """Deduplicate and reserve (admission lock held). Returns the records to append, the number of
+        duplicates dropped, the in-flight tickets of originals to wait for, and this batch's ticket."""
+        events = [r for r in records if type(r) is EventRecord]
+        waits: list[_Ticket] = []
+        keys: list[bytes] = []
+        duplicates = 0
+        with self._state:
+            if events:
+                fresh, digests = self._engine.shard.event_ids.filter_new([e.event_id for e in events])
+                blob = digests.astype(">u8").tobytes()
+                keys = [blob[i : i + 16] for i in range(0, len(blob), 16)]
+                fresh_list = fresh.tolist()
+                if self._inflight_keys:
+                    # An original still in flight: a duplicate of it is acknowledged only once it is.
+                    positions = [i for i, is_fresh in enumerate(fresh_list) if is_fresh]
+                    for position, key in zip(positions, list(keys), strict=True):
+                        owner = self._inflight_keys.get(key)
+                        if owner is not None:
+                            fresh_list[position] = False
+                            waits.append(owner)
+                    if waits:
+                        keys = [k for k in keys if k not in self._inflight_keys]
+                duplicates = len(events) - sum(fresh_list)
+                if duplicates:
+                    dropped = {id(e) for e, ok in zip(events, fresh_list, strict=True) if not ok}
+                    records = [r for r in records if id(r) not in dropped]
+            needed = customers_needed(records, self._engine.shard.ids.lookup_many, self._inflight_erased)
+            ids = self._engine.shard.ids
+            if ids.allocated + self._reserved_customers + needed > ids.capacity:
+                raise ShardFullError(
+                    f"batch may add {needed} customers to a shard holding {ids.allocated} "
+                    f"(+{self._reserved_customers} reserved by batches in flight) of {ids.capacity} ids"
+                )
+            erased = [r.customer_id for r in records if type(r) is ErasureRecord]
+            ticket = _Ticket(keys, needed, erased)
+            if records:
+                for key in keys:
+                    self._inflight_keys[key] = ticket
+                self._inflight_erased.update(erased)
+                self._reserved_customers += needed
+                self._tickets += 1
+        return records, duplicates, waits, ticket
+
+    def _append(self, records: list[Record], ticket: _Ticket, timeout_ms: int | None) -> tuple[int, int]:
+        try:
+            result = self._log.append(encode_batch(records), timeout_ms=timeout_ms)
+        except LogBackpressureError:
+            self._release(ticket, ok=False)  # nothing appended; the engine goes on
+            raise
+        except BaseException as exc:
+            # Failure is final for the log; it may or may not hold the batch after a reopen.
+            self._refuse(exc)
+            self._release(ticket, ok=False)
+            raise
+        return result.first_lsn, result.last_lsn + 1
+
+    def _apply_in_order(self, first_lsn: int, end_lsn: int, records: list[Record], ticket: _Ticket) -> None:
+        with self._state:
+            try:
+                self._wait(lambda: self._applied_lsn == first_lsn, APPLY_WAIT_TIMEOUT_MS,
+                           f"the batches before LSN {first_lsn} to apply")
+                assert self._applied_lsn == first_lsn
+                self._engine.apply_validated(records)
+            except BaseException as exc:
+                # The in-memory state no longer follows the log: refuse everything, restart to recover.
+                self._refuse(exc)
+                self._release(ticket, ok=False)
+                self._state.notify_all()
+                raise
+            self._applied_lsn = end_lsn
+            self._release(ticket, ok=True)
+            self._state.notify_all()
+
+    def _release(self, ticket: _Ticket, *, ok: bool) -> None:
+        with self._state:
+            if ticket.done:
+                return
+            for key in ticket.keys:
+                if self._inflight_keys.get(key) is ticket:
+                    del self._inflight_keys[key]
+            self._inflight_erased.subtract(ticket.erased)
+            for name in ticket.erased:
+                if self._inflight_erased[name] <= 0:
+                    del self._inflight_erased[name]
+            self._reserved_customers -= ticket.customers
+            assert self._reserved_customers >= 0
+            self._tickets -= 1
+            ticket.done, ticket.ok = True, ok
+            self._state.notify_all()
+
+    def _await_tickets(self, tickets: list[_Ticket]) -> None:
+        with self._state:
+            self._wait(lambda: all(t.done for t in tickets), APPLY_WAIT_TIMEOUT_MS, "in-flight originals")
+            if not all(t.ok for t in tickets):
+                raise LogFailedError("the original of a duplicate event failed to commit; retry the batch")
+
+    def _wait(self, done: Any, timeout_ms: int, what: str) -> None:
+        """Wait on the state condition (held) until done(); bounded, and cut short by a broken state."""
+        deadline = time.monotonic() + timeout_ms / 1000
+        while not done():
+            remaining_s = deadline - time.monotonic()
+            if remaining_s <= 0:
+                error = RuntimeError(f"gave up after {timeout_ms} ms waiting for {what}")
+                self._refuse(error)
+                raise error
+            self._state.wait(min(_WAIT_SLICE_S, remaining_s))
+
+    def _refuse(self, cause: BaseException) -> None:
+        with self._state:
+            if self._refusal is None:
+                self._refusal = cause
+
+    def _check_accepting(self) -> None:
+        if self._closed:
+            raise LogFailedError(f"engine on {self.data_dir} is closed")
+        if self._refusal is not None:
+            raise LogFailedError(
+                f"engine on {self.data_dir} refuses ingest after a failure ({self._refusal!r}); "
+                "nothing since was acknowledged: close and reopen it"
+            ) from self._refusal
+
+    # --- control records ----------------------------------------------------------------------
+    def append_tombstones(self, keys: np.ndarray) -> int:
+        """Append tombstones for event-id digests ((n, 2) uint64) as one committed batch; compaction's
+        step before it drops the events. The digests are already in the live state (their events were
+        applied), so applying the batch adds nothing. Returns the LSN after the batch."""
+        with self._admit_lock:
+            self._check_accepting()
+            ticket = _Ticket([], 0, [])
+            with self._state:
+                self._tickets += 1
+            items = [encode_control(mark) for mark in tombstone_batch(keys)]
+            try:
+                result = self._log.append(items)
+            except BaseException as exc:
+                self._refuse(exc)
+                self._release(ticket, ok=False)
+                raise
+            with self._state:
+                self._wait(lambda: self._applied_lsn == result.first_lsn, APPLY_WAIT_TIMEOUT_MS, "apply")
+                self._applied_lsn = result.last_lsn + 1
+                self._release(ticket, ok=True)
+            return result.last_lsn + 1
+
+    # --- queries ------------------------------------------------------------------------------
+    @property
+    def tz(self) -> str:
+        return self._engine.tz
+
+    @property
+    def schema(self) -> Schema:
+        return self._engine.schema
+
+    @property
+    def applied_lsn(self) -> int:
+        with self._state:
+            return self._applied_lsn
+
+    def load_rule(self, rule: RuleInput) -> Node:
+        with self._state:
+            return self._engine.load_rule(rule)
+
+    def evaluate(self, rule: RuleInput | Plan, as_of_ms: int | None = None) -> BitMap:
+        with self._state:
+            return self._engine.evaluate(rule, as_of_ms)
+
+    def count(self, rule: RuleInput | Plan, as_of_ms: int | None = None) -> int:
+        with self._state:
+            return self._engine.count(rule, as_of_ms)
+
+    def members(self, rule: RuleInput | Plan, as_of_ms: int | None = None) -> list[str]:
+        with self._state:
+            return self._engine.members(rule, as_of_ms)
+
+    def externals(self, dense_ids: BitMap) -> list[str]:
+        """Customer ids of dense ids from `evaluate` (valid until the next ingest)."""
+        with self._state:
+            return sorted(self._engine.shard.ids.externals(dense_ids))
+
+    def customer_count(self) -> int:
+        with self._state:
+            return self._engine.customer_count()
+
+    def read_state(self) -> _StateView:
+        """`with engine.read_state() as engine_inside:` the in-memory Engine, ingest held off (tests,
+        digests, snapshots). Do not keep references past the block."""
+        return _StateView(self)
+
+    # --- snapshots and stats ------------------------------------------------------------------
+    def snapshot(self) -> SnapshotInfo:
+        """Write a snapshot of the applied state and keep the newest KEEP_SNAPSHOTS. The log is synced
+        first, so a snapshot never covers a record that is not durable (policies interval/never)."""
+        self._log.sync()
+        with self._state:
+            info = write_snapshot(self._engine.shard, self.data_dir / SNAPSHOTS_DIR, self._applied_lsn)
+            self._last_snapshot = info
+        prune_snapshots(self.data_dir / SNAPSHOTS_DIR, keep=KEEP_SNAPSHOTS)
+        return info
+
+    def stats(self) -> EngineStats:
+        snapshots = list_snapshots(self.data_dir / SNAPSHOTS_DIR)
+        newest = max(snapshots, key=lambda s: s.covered_lsn, default=None)
+        segments = sorted((self.data_dir / LOG_DIR).glob("*.seg"))
+        with self._state:
+            shard = self._engine.shard
+            applied = self._applied_lsn
+            out = EngineStats(
+                data_dir=str(self.data_dir),
+                tz=self.tz,
+                customers=len(shard.alive),
+                events=shard.event_count,
+                event_ids=len(shard.event_ids),
+                event_ids_size_bytes=shard.event_ids.size_bytes(),
+                applied_lsn=applied,
+                log_size_bytes=sum(_size(p) for p in segments),
+                log_segments=len(segments),
+                snapshot=newest,
+                snapshot_age_ms=(int(time.time() * 1000) - newest.created_at_ms) if newest else None,
+                records_since_snapshot=applied - (newest.covered_lsn if newest else 0),
+                refusing_ingest=repr(self._refusal) if self._refusal is not None else None,
+            )
+        return out
+
+    @property
+    def log(self) -> FileLog:
+        """The open event log (read-only use: replay into another engine, digests)."""
+        return self._log
+
+
+class _StateView:
+    def __init__(self, owner: DurableEngine) -> None:
+        self._owner = owner
+
+    def __enter__(self) -> Engine:
+        self._owner._state.acquire()
+        return self._owner._engine
+
+    def __exit__(self, *exc: object) -> None:
+        self._owner._state.release()
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:  # a segment removed by a concurrent rewrite: not ours to count
+        return 0
+
+
+def _initial_state(
+    root: Path, workspace: Workspace, log_end_lsn: int, use_snapshots: bool, capacity: int
+) -> tuple[Engine, SnapshotInfo | None, list[str], list[str]]:
+    """The newest usable snapshot's engine, or a fresh one; also (skipped, stale) descriptions.
+
+    A snapshot covering more records than the log holds (the log was cut by `log repair`) is stale:
+    new records will reuse its LSNs, so it could later pass for a valid one. Then every snapshot is
+    deleted and the log is replayed from the start."""
+    engine = Engine(tz=workspace.tz, capacity=capacity)
+    if not use_snapshots:
+        return engine, None, [], []
+    snapshots_dir = root / SNAPSHOTS_DIR
+    stale = [
+        f"{info.path}: covers LSN {info.covered_lsn}, the log ends at {log_end_lsn}"
+        for info in list_snapshots(snapshots_dir)
+        if info.covered_lsn > log_end_lsn
+    ]
+    if stale:
+        delete_all_snapshots(snapshots_dir)
+        return engine, None, [], stale
+    loaded = load_newest_snapshot(snapshots_dir, max_covered_lsn=log_end_lsn)
+    if loaded is None:
+        return engine, None, [], []
+    skipped = [f"{s.path}: {s.reason}" for s in loaded.skipped]
+    if loaded.shard.calendar.name != workspace.tz:
+        skipped.append(f"{loaded.info.path}: time zone {loaded.shard.calendar.name}, workspace {workspace.tz}")
+        return engine, None, skipped, []
+    engine.shard = loaded.shard
+    return engine, loaded.info, skipped, []
+
+
+__all__ = ["DurableEngine", "EngineOpenReport", "EngineStats", "MAX_BATCH_RECORDS"]
