@@ -49,8 +49,8 @@ from indexes.durable.replay import ReplayReport, replay
 from indexes.durable.workspace import Workspace, WorkspaceError, open_workspace
 from indexes.engine import Engine, IngestResult, RuleInput
 from indexes.log import FileLog, LogBackpressureError, LogFailedError, OpenReport
-from indexes.log.fsio import Fsync
 from indexes.log.file_log import DEFAULT_MAX_PENDING_RECORDS
+from indexes.log.fsio import Fsync
 from indexes.log.segment_writer import DEFAULT_SEGMENT_SIZE_BYTES
 from indexes.plan.compile import Plan
 from indexes.records import DeclarationRecord, ErasureRecord, EventRecord, Record, validate_batch
