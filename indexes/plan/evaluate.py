@@ -1,7 +1,10 @@
 """Evaluate a plan on one shard: bitmap AND / OR / NOT over leaf results.
 
 An AND runs its children cheapest first (compile.cost_class) and stops at the first empty result;
-sliced (BSI) leaves get the running result as their universe. `not` is the complement within the
+later children get the running result as their universe. The contract of `run(plan, universe)`:
+its answer is exact for the customers of `universe` and says nothing about anyone else (every
+caller intersects with the universe or only asks about its members), so a leaf may restrict its
+work to the universe (BSI ranges, window rows) or ignore it. `not` is the complement within the
 shard's living customers. Segment leaves ask a resolver for the segment's members on this shard.
 """
 

@@ -19,11 +19,14 @@ from indexes.plan.compile import EventLeaf
 from indexes.plan.filters import compare_values, filter_mask
 from indexes.plan.time_bounds import Bounds, time_op_bounds, window_bounds
 from indexes.rules.model import AllTime
-from indexes.shard.bitmaps import bitmap_from_ids
+from indexes.shard.bitmaps import bitmap_from_ids, ids_from_bitmap
 from indexes.shard.bsi import BitSlicedIndex
 from indexes.shard.event_index import EventTypeIndex
 from indexes.shard.event_store import Rows
 from indexes.shard.shard import Shard
+
+# Filter a window's rows by the running AND result when it holds under this share of customers.
+UNIVERSE_PUSHDOWN_FRACTION = 0.5
 
 
 def zero_satisfies(op: str, value: object) -> bool:
@@ -75,7 +78,7 @@ def evaluate_event(leaf: EventLeaf, shard: Shard, as_of_ms: int, universe: BitMa
         shortcut = _first_last_all_time(leaf, index, shard, as_of_ms, start, end)
         if shortcut is not None:
             return shortcut & alive
-    return _evaluate_rows(leaf, index, shard, as_of_ms, start, end)
+    return _evaluate_rows(leaf, index, shard, as_of_ms, (start, end), universe)
 
 
 def _presence_result(present: BitMap, leaf: EventLeaf, alive: BitMap) -> BitMap:
@@ -133,24 +136,37 @@ def present_in_window(index: EventTypeIndex, shard: Shard, start: int | None, en
     return BitMap.union(*parts)
 
 
-def _selected_rows(leaf: EventLeaf, index: EventTypeIndex, shard: Shard, as_of_ms: int, bounds: Bounds) -> Rows:
+def _selected_rows(
+    leaf: EventLeaf, index: EventTypeIndex, shard: Shard, as_of_ms: int, bounds: Bounds, universe: BitMap | None
+) -> Rows:
     needed = {f.attr for f in leaf.filters}
     if leaf.sum_attr:
         needed.add(leaf.sum_attr)
     rows = index.store.window(bounds[0], bounds[1], tuple(sorted(needed)))
+    mask = None
+    if universe is not None and len(rows) and len(universe) < len(shard.alive) * UNIVERSE_PUSHDOWN_FRACTION:
+        # Only the universe's answers matter to the caller (evaluate.py): drop other customers'
+        # rows first, so the per-customer aggregate runs over fewer rows.
+        member = np.zeros(shard.ids.allocated, dtype=bool)
+        member[ids_from_bitmap(universe)] = True
+        mask = member[rows.customers]
     if leaf.filters and len(rows):
-        mask = np.ones(len(rows), dtype=bool)
+        mask = np.ones(len(rows), dtype=bool) if mask is None else mask
         for flt in leaf.filters:
             mask &= filter_mask(rows, flt, index.store.dictionaries.get(flt.attr), shard.calendar, as_of_ms)
-        rows = rows.filtered(mask)
-    return rows
+    return rows if mask is None else rows.filtered(mask)
 
 
 def _evaluate_rows(
-    leaf: EventLeaf, index: EventTypeIndex, shard: Shard, as_of_ms: int, start: int | None, end: int | None
+    leaf: EventLeaf,
+    index: EventTypeIndex,
+    shard: Shard,
+    as_of_ms: int,
+    bounds: Bounds,
+    universe: BitMap | None,
 ) -> BitMap:
     alive = shard.alive
-    rows = _selected_rows(leaf, index, shard, as_of_ms, (start, end))
+    rows = _selected_rows(leaf, index, shard, as_of_ms, bounds, universe)
     size = shard.ids.allocated
     if leaf.measure in ("first", "last"):
         times = per_customer.extremes(rows.customers, rows.ts, size, latest=leaf.measure == "last")

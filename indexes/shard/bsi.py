@@ -28,6 +28,11 @@ class BitSlicedIndex:
         self.slices: list[BitMap] = []
         self.values = np.zeros(0, dtype=np.int64)
         self.present = np.zeros(0, dtype=bool)  # dense twin of `exists`, for vectorised reads
+        # Bounds of every value ever stored (never narrowed on removal, so always safe): a range
+        # bound beyond them excludes nobody and is dropped, which halves the walk of "x >= lo"
+        # style ranges whose other bound is "now".
+        self.min_ever: int | None = None
+        self.max_ever: int | None = None
 
     # --- updates --------------------------------------------------------------------------
     def _ensure_capacity(self, max_id: int) -> None:
@@ -51,6 +56,9 @@ class BitSlicedIndex:
         self._ensure_capacity(int(ids.max()))
         self.values[ids] = values
         self.present[ids] = True
+        low, high = int(values.min()), int(values.max())
+        self.min_ever = low if self.min_ever is None else min(self.min_ever, low)
+        self.max_ever = high if self.max_ever is None else max(self.max_ever, high)
         self.exists.update(bitmap_from_ids(ids))
         self.negative.update(bitmap_from_ids(ids[values < 0]))
         magnitude = np.abs(values).astype(np.uint64)
@@ -103,6 +111,12 @@ class BitSlicedIndex:
         base = self.exists if universe is None else self.exists & universe
         if lo is not None and hi is not None and lo > hi:
             return BitMap()
+        if lo is not None and self.min_ever is not None and lo <= self.min_ever:
+            lo = None
+        if hi is not None and self.max_ever is not None and hi >= self.max_ever:
+            hi = None
+        if lo is None and hi is None:
+            return base.copy() if universe is None else base
         out = BitMap()
         # Non-negative values: magnitude in [max(lo, 0), hi].
         if hi is None or hi >= 0:

@@ -189,12 +189,18 @@ class StringColumn(Column):
         return self._union(self.dictionary.matching_codes(op, needle))
 
     def _union(self, codes: list[int]) -> BitMap:
+        if len(codes) > self.MANY_CODES:
+            return self._gather(codes)
         bitmaps = [self.bitmaps.get(c) for c in codes]
-        if len(codes) <= self.MANY_CODES and all(b is not None for b in bitmaps):
+        if all(b is not None for b in bitmaps):
             return BitMap.union(*bitmaps) if bitmaps else BitMap()  # type: ignore[arg-type]
         if len(codes) <= 4:
             parts = [b if b is not None else bitmap_from_mask(self.code_of == c) for c, b in zip(codes, bitmaps, strict=True)]
             return BitMap.union(*parts)
+        return self._gather(codes)
+
+    def _gather(self, codes: list[int]) -> BitMap:
+        """Customers holding any of many codes: one pass over the code array."""
         wanted = np.zeros(len(self.dictionary) + 1, dtype=bool)  # the last slot stands for -1
         wanted[np.array(codes, dtype=np.int64)] = True
         return bitmap_from_mask(wanted[self.code_of])
