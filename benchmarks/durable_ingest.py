@@ -189,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
             out["rss_after_ingest_bytes"] = rss_bytes()
         del data
         gc.collect()
+        print(json.dumps(out), file=sys.stderr, flush=True)  # partial results, should a later phase fail
 
         print("  replaying the whole log", file=sys.stderr, flush=True)
         engine, report = DurableEngine.open_with_report(data_dir, use_snapshots=False)
@@ -200,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
             "open_total_s": round(report.seconds, 2),
             "log_open_scan_s": round(report.seconds - replay.seconds, 2),
         }
+        print(json.dumps(out["replay"]), file=sys.stderr, flush=True)
         print("  snapshot", file=sys.stderr, flush=True)
         started = time.perf_counter()
         info = engine.snapshot()

@@ -44,8 +44,9 @@ from pyroaring import BitMap
 
 from indexes.durable.capacity import customers_needed
 from indexes.durable.control import tombstone_batch
-from indexes.durable.record_codec import ABORT_MARK, encode_batch, encode_control
-from indexes.durable.replay import ReplayReport, replay
+from indexes.durable.record_codec import encode_batch, encode_control
+from indexes.durable.recovery import SNAPSHOTS_DIR, recover
+from indexes.durable.replay import ReplayReport
 from indexes.durable.workspace import Workspace, WorkspaceError, open_workspace
 from indexes.engine import Engine, IngestResult, RuleInput
 from indexes.log import FileLog, LogBackpressureError, LogFailedError, OpenReport
@@ -59,15 +60,12 @@ from indexes.schema import Schema
 from indexes.shard.dense_ids import MAX_CUSTOMERS_PER_SHARD, ShardFullError
 from indexes.snapshot import (
     SnapshotInfo,
-    delete_all_snapshots,
     list_snapshots,
-    load_newest_snapshot,
     prune_snapshots,
     write_snapshot,
 )
 
 LOG_DIR = "log"
-SNAPSHOTS_DIR = "snapshots"
 # One batch must fit the log's pending queue (200 000 records, 64 MiB) with room for others.
 MAX_BATCH_RECORDS = 100_000
 KEEP_SNAPSHOTS = 2
@@ -187,24 +185,16 @@ class DurableEngine:
         elif not root.is_dir():
             raise WorkspaceError(f"no workspace at {root}")
         workspace = open_workspace(root, tz, create=create, fsync=fsync)
-        log = FileLog(root / LOG_DIR, sync=sync, fsync=fsync, segment_size_bytes=segment_size_bytes,
-                      max_pending_records=max_pending_records)
-        try:
-            engine, snapshot, skipped, stale = _initial_state(root, workspace, log.end_lsn, use_snapshots, capacity)
-            from_lsn = snapshot.covered_lsn if snapshot is not None else 0
-            report = replay(log, engine, from_lsn)
-            abort_written = False
-            if report.uncommitted_records:
-                # The log ends inside a batch that was never acknowledged: discard it for good before
-                # anything is appended after it (indexes/durable/control.py).
-                log.append([encode_control(ABORT_MARK)])
-                abort_written = True
-            durable = cls(root, workspace, log, engine, log.end_lsn, snapshot)
-        except BaseException:
-            log.close()
-            raise
+
+        def open_log() -> FileLog:
+            return FileLog(root / LOG_DIR, sync=sync, fsync=fsync, segment_size_bytes=segment_size_bytes,
+                           max_pending_records=max_pending_records)
+
+        state = recover(root, workspace, open_log, use_snapshots=use_snapshots, capacity=capacity)
+        durable = cls(root, workspace, state.log, state.engine, state.log.end_lsn, state.snapshot)
         open_report = EngineOpenReport(
-            log.open_report, snapshot, skipped, stale, report, abort_written, time.perf_counter() - started
+            state.log.open_report, state.snapshot, state.skipped, state.stale, state.replay,
+            state.abort_written, time.perf_counter() - started,
         )
         return durable, open_report
 
@@ -502,37 +492,6 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except FileNotFoundError:  # a segment removed by a concurrent rewrite: not ours to count
         return 0
-
-
-def _initial_state(
-    root: Path, workspace: Workspace, log_end_lsn: int, use_snapshots: bool, capacity: int
-) -> tuple[Engine, SnapshotInfo | None, list[str], list[str]]:
-    """The newest usable snapshot's engine, or a fresh one; also (skipped, stale) descriptions.
-
-    A snapshot covering more records than the log holds (the log was cut by `log repair`) is stale:
-    new records will reuse its LSNs, so it could later pass for a valid one. Then every snapshot is
-    deleted and the log is replayed from the start."""
-    engine = Engine(tz=workspace.tz, capacity=capacity)
-    if not use_snapshots:
-        return engine, None, [], []
-    snapshots_dir = root / SNAPSHOTS_DIR
-    stale = [
-        f"{info.path}: covers LSN {info.covered_lsn}, the log ends at {log_end_lsn}"
-        for info in list_snapshots(snapshots_dir)
-        if info.covered_lsn > log_end_lsn
-    ]
-    if stale:
-        delete_all_snapshots(snapshots_dir)
-        return engine, None, [], stale
-    loaded = load_newest_snapshot(snapshots_dir, max_covered_lsn=log_end_lsn)
-    if loaded is None:
-        return engine, None, [], []
-    skipped = [f"{s.path}: {s.reason}" for s in loaded.skipped]
-    if loaded.shard.calendar.name != workspace.tz:
-        skipped.append(f"{loaded.info.path}: time zone {loaded.shard.calendar.name}, workspace {workspace.tz}")
-        return engine, None, skipped, []
-    engine.shard = loaded.shard
-    return engine, loaded.info, skipped, []
 
 
 __all__ = ["DurableEngine", "EngineOpenReport", "EngineStats", "MAX_BATCH_RECORDS"]

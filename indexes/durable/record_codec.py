@@ -87,7 +87,9 @@ _COMMIT_DICT: LogDict = {CONTROL_KEY: COMMIT}
 _ABORT_DICT: LogDict = {CONTROL_KEY: ABORT}
 
 
-def _tuple_keys(values: dict[str, Any]) -> list[str]:
+def _tuple_keys(values: dict[str, Any]) -> list[str] | None:
+    if tuple not in map(type, values.values()):  # a C-level scan: most records hold no tuple
+        return None
     return [name for name, value in values.items() if type(value) is tuple]
 
 
