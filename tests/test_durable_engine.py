@@ -387,3 +387,32 @@ def test_durable_state_equals_the_in_memory_engine(
     with DurableEngine.open(data_dir, sync="never") as engine:
         assert digest_of(engine) == live
         assert rebuild(engine, write=False).equal
+
+
+def test_queries_never_see_half_a_batch(tmp_path: Path) -> None:
+    size = 25
+    seen: list[int] = []
+    done = threading.Event()
+    with DurableEngine.open(tmp_path, sync="never") as engine:
+
+        def read() -> None:
+            while not done.is_set():
+                with engine.read_state() as inner:
+                    seen.append(inner.shard.event_count)
+
+        def produce(p: int) -> None:
+            for b in range(15):
+                engine.ingest([event(10_000 * p + 100 * b + i) for i in range(size)])
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        producers = [threading.Thread(target=produce, args=(p,)) for p in range(3)]
+        for thread in producers:
+            thread.start()
+        for thread in producers:
+            thread.join(60)
+        done.set()
+        reader.join(10)
+        with engine.read_state() as inner:
+            assert inner.shard.event_count == 3 * 15 * size
+    assert len(seen) > 1 and all(count % size == 0 for count in seen)
