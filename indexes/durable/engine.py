@@ -32,9 +32,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -44,6 +43,8 @@ from pyroaring import BitMap
 
 from indexes.durable.capacity import customers_needed
 from indexes.durable.control import tombstone_batch
+from indexes.durable.event_id_keys import add_unseen
+from indexes.durable.inflight import Deduplicated, InFlight, Ticket
 from indexes.durable.record_codec import encode_batch, encode_control
 from indexes.durable.recovery import SNAPSHOTS_DIR, recover
 from indexes.durable.replay import ReplayReport
@@ -54,7 +55,7 @@ from indexes.log.file_log import DEFAULT_MAX_PENDING_RECORDS
 from indexes.log.fsio import Fsync
 from indexes.log.segment_writer import DEFAULT_SEGMENT_SIZE_BYTES
 from indexes.plan.compile import Plan
-from indexes.records import DeclarationRecord, ErasureRecord, EventRecord, Record, validate_batch
+from indexes.records import DeclarationRecord, Record, validate_batch
 from indexes.rules.model import Node
 from indexes.schema import Schema
 from indexes.shard.dense_ids import MAX_CUSTOMERS_PER_SHARD, ShardFullError
@@ -74,17 +75,6 @@ KEEP_SNAPSHOTS = 2
 APPLY_WAIT_TIMEOUT_MS = 120_000
 CLOSE_TIMEOUT_MS = 120_000
 _WAIT_SLICE_S = 0.5
-
-
-@dataclass
-class _Ticket:
-    """What an admitted, not yet applied batch holds: its event-id digests and its reservation."""
-
-    keys: list[bytes]
-    customers: int
-    erased: list[str]
-    done: bool = False
-    ok: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,14 +103,12 @@ class EngineStats:
     snapshot_age_ms: int | None
     records_since_snapshot: int
     refusing_ingest: str | None  # why ingest is refused, if it is
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class DurableEngine:
     """Use `DurableEngine.open`. Thread-safe: ingest from many threads, query from any."""
 
-    def __init__(self, data_dir: Path, workspace: Workspace, log: FileLog, engine: Engine,
-                 applied_lsn: int, snapshot: SnapshotInfo | None) -> None:
+    def __init__(self, data_dir: Path, workspace: Workspace, log: FileLog, engine: Engine, applied_lsn: int) -> None:
         self.data_dir = data_dir
         self.workspace = workspace
         self._log = log
@@ -129,13 +117,10 @@ class DurableEngine:
         self._state = threading.Condition(threading.RLock())
         self._applied_lsn = applied_lsn  # guarded by _state
         self._pending_schema: Schema = engine.schema.copy()  # guarded by _admit_lock
-        self._inflight_keys: dict[bytes, _Ticket] = {}  # guarded by _state
-        self._inflight_erased: Counter[str] = Counter()  # guarded by _state
-        self._reserved_customers = 0  # guarded by _state
-        self._tickets = 0  # in flight; guarded by _state
+        self._inflight = InFlight()  # guarded by _state
         self._refusal: BaseException | None = None  # set once: ingest is refused from then on
+        self._apply_broken = False  # an apply failed: the state no longer follows the log
         self._closed = False
-        self._last_snapshot = snapshot
 
     # --- open / close -------------------------------------------------------------------------
     @classmethod
@@ -191,7 +176,7 @@ class DurableEngine:
                            max_pending_records=max_pending_records)
 
         state = recover(root, workspace, open_log, use_snapshots=use_snapshots, capacity=capacity)
-        durable = cls(root, workspace, state.log, state.engine, state.log.end_lsn, state.snapshot)
+        durable = cls(root, workspace, state.log, state.engine, state.log.end_lsn)
         open_report = EngineOpenReport(
             state.log.open_report, state.snapshot, state.skipped, state.stale, state.replay,
             state.abort_written, time.perf_counter() - started,
@@ -205,7 +190,7 @@ class DurableEngine:
                 return
             self._closed = True
         with self._state:
-            self._wait(lambda: self._tickets == 0, CLOSE_TIMEOUT_MS, "batches in flight to finish")
+            self._wait(lambda: self._inflight.count == 0, CLOSE_TIMEOUT_MS, "batches in flight to finish")
         self._log.close()
 
     def __enter__(self) -> DurableEngine:
@@ -227,69 +212,42 @@ class DurableEngine:
         LogFailedError when the log failed (then and for every later call)."""
         if len(raws) > MAX_BATCH_RECORDS:
             raise ValueError(f"a batch holds at most {MAX_BATCH_RECORDS} records (got {len(raws)}): split it")
-        declares = False
         with self._admit_lock:
             self._check_accepting()
             batch = validate_batch(raws, self._pending_schema, partial=partial)
-            records, duplicates, waits, ticket = self._admit(batch.records)
+            kept, ticket = self._admit(batch.records)
+            records = kept.records
             declares = any(type(r) is DeclarationRecord for r in records)
-            if declares and records:
+            if ticket is not None and declares:
                 # Hold admission until the declaration has its LSNs: every later batch may use it.
                 first_lsn, end_lsn = self._append(records, ticket, timeout_ms)
                 self._pending_schema = batch.schema
-        if records and not declares:
-            first_lsn, end_lsn = self._append(records, ticket, timeout_ms)
-        if records:
+        if ticket is not None:
+            if not declares:
+                first_lsn, end_lsn = self._append(records, ticket, timeout_ms)
             self._apply_in_order(first_lsn, end_lsn, records, ticket)
-        if waits:
-            self._await_tickets(waits)
-        return IngestResult(accepted=len(records), duplicates=duplicates, errors=list(batch.errors))
+        if kept.waits:
+            self._await_tickets(kept.waits)
+        return IngestResult(accepted=len(records), duplicates=kept.duplicates, errors=list(batch.errors))
 
-    def _admit(self, records: list[Record]) -> tuple[list[Record], int, list[_Ticket], _Ticket]:
-        """Deduplicate and reserve (admission lock held). Returns the records to append, the number of
-        duplicates dropped, the in-flight tickets of originals to wait for, and this batch's ticket."""
-        events = [r for r in records if type(r) is EventRecord]
-        waits: list[_Ticket] = []
-        keys: list[bytes] = []
-        duplicates = 0
+    def _admit(self, records: list[Record]) -> tuple[Deduplicated, Ticket | None]:
+        """Deduplicate, bound new customers and reserve (admission lock held). The ticket is None when
+        nothing is left to append."""
         with self._state:
-            if events:
-                fresh, digests = self._engine.shard.event_ids.filter_new([e.event_id for e in events])
-                blob = digests.astype(">u8").tobytes()
-                keys = [blob[i : i + 16] for i in range(0, len(blob), 16)]
-                fresh_list = fresh.tolist()
-                if self._inflight_keys:
-                    # An original still in flight: a duplicate of it is acknowledged only once it is.
-                    positions = [i for i, is_fresh in enumerate(fresh_list) if is_fresh]
-                    for position, key in zip(positions, list(keys), strict=True):
-                        owner = self._inflight_keys.get(key)
-                        if owner is not None:
-                            fresh_list[position] = False
-                            waits.append(owner)
-                    if waits:
-                        keys = [k for k in keys if k not in self._inflight_keys]
-                duplicates = len(events) - sum(fresh_list)
-                if duplicates:
-                    dropped = {id(e) for e, ok in zip(events, fresh_list, strict=True) if not ok}
-                    records = [r for r in records if id(r) not in dropped]
-            needed = customers_needed(records, self._engine.shard.ids.lookup_many, self._inflight_erased)
-            ids = self._engine.shard.ids
-            if ids.allocated + self._reserved_customers + needed > ids.capacity:
+            shard = self._engine.shard
+            kept = self._inflight.deduplicate(records, shard.event_ids)
+            if not kept.records:
+                return kept, None
+            needed = customers_needed(kept.records, shard.ids.lookup_many, self._inflight.erased)
+            reserved = self._inflight.reserved_customers
+            if shard.ids.allocated + reserved + needed > shard.ids.capacity:
                 raise ShardFullError(
-                    f"batch may add {needed} customers to a shard holding {ids.allocated} "
-                    f"(+{self._reserved_customers} reserved by batches in flight) of {ids.capacity} ids"
+                    f"batch may add {needed} customers to a shard holding {shard.ids.allocated} "
+                    f"(+{reserved} reserved by batches in flight) of {shard.ids.capacity} ids"
                 )
-            erased = [r.customer_id for r in records if type(r) is ErasureRecord]
-            ticket = _Ticket(keys, needed, erased)
-            if records:
-                for key in keys:
-                    self._inflight_keys[key] = ticket
-                self._inflight_erased.update(erased)
-                self._reserved_customers += needed
-                self._tickets += 1
-        return records, duplicates, waits, ticket
+            return kept, self._inflight.add(kept.records, kept.keys, needed)
 
-    def _append(self, records: list[Record], ticket: _Ticket, timeout_ms: int | None) -> tuple[int, int]:
+    def _append(self, records: list[Record], ticket: Ticket, timeout_ms: int | None) -> tuple[int, int]:
         try:
             result = self._log.append(encode_batch(records), timeout_ms=timeout_ms)
         except LogBackpressureError:
@@ -302,50 +260,41 @@ class DurableEngine:
             raise
         return result.first_lsn, result.last_lsn + 1
 
-    def _apply_in_order(self, first_lsn: int, end_lsn: int, records: list[Record], ticket: _Ticket) -> None:
+    def _apply_in_order(self, first_lsn: int, end_lsn: int, records: list[Record], ticket: Ticket) -> None:
         with self._state:
             try:
                 self._wait(lambda: self._applied_lsn == first_lsn, APPLY_WAIT_TIMEOUT_MS,
-                           f"the batches before LSN {first_lsn} to apply")
+                           f"the batches before LSN {first_lsn} to apply", apply_chain=True)
                 assert self._applied_lsn == first_lsn
                 self._engine.apply_validated(records)
             except BaseException as exc:
                 # The in-memory state no longer follows the log: refuse everything, restart to recover.
+                self._apply_broken = True
                 self._refuse(exc)
                 self._release(ticket, ok=False)
-                self._state.notify_all()
                 raise
             self._applied_lsn = end_lsn
             self._release(ticket, ok=True)
             self._state.notify_all()
 
-    def _release(self, ticket: _Ticket, *, ok: bool) -> None:
+    def _release(self, ticket: Ticket, *, ok: bool) -> None:
         with self._state:
-            if ticket.done:
-                return
-            for key in ticket.keys:
-                if self._inflight_keys.get(key) is ticket:
-                    del self._inflight_keys[key]
-            self._inflight_erased.subtract(ticket.erased)
-            for name in ticket.erased:
-                if self._inflight_erased[name] <= 0:
-                    del self._inflight_erased[name]
-            self._reserved_customers -= ticket.customers
-            assert self._reserved_customers >= 0
-            self._tickets -= 1
-            ticket.done, ticket.ok = True, ok
+            self._inflight.release(ticket, ok=ok)
             self._state.notify_all()
 
-    def _await_tickets(self, tickets: list[_Ticket]) -> None:
+    def _await_tickets(self, tickets: list[Ticket]) -> None:
         with self._state:
             self._wait(lambda: all(t.done for t in tickets), APPLY_WAIT_TIMEOUT_MS, "in-flight originals")
             if not all(t.ok for t in tickets):
                 raise LogFailedError("the original of a duplicate event failed to commit; retry the batch")
 
-    def _wait(self, done: Any, timeout_ms: int, what: str) -> None:
-        """Wait on the state condition (held) until done(); bounded, and cut short by a broken state."""
+    def _wait(self, done: Any, timeout_ms: int, what: str, *, apply_chain: bool = False) -> None:
+        """Wait on the state condition (held) until done(); bounded. A wait for a predecessor's apply
+        (`apply_chain`) is cut short when an apply failed: that predecessor will never come."""
         deadline = time.monotonic() + timeout_ms / 1000
         while not done():
+            if apply_chain and self._apply_broken:
+                raise LogFailedError(f"an earlier batch failed to apply; waiting for {what} is futile: reopen")
             remaining_s = deadline - time.monotonic()
             if remaining_s <= 0:
                 error = RuntimeError(f"gave up after {timeout_ms} ms waiting for {what}")
@@ -370,13 +319,12 @@ class DurableEngine:
     # --- control records ----------------------------------------------------------------------
     def append_tombstones(self, keys: np.ndarray) -> int:
         """Append tombstones for event-id digests ((n, 2) uint64) as one committed batch; compaction's
-        step before it drops the events. The digests are already in the live state (their events were
-        applied), so applying the batch adds nothing. Returns the LSN after the batch."""
+        step before it drops the events. Applied like replay applies it: only unseen digests are added
+        (normally none: their events were applied). Returns the LSN after the batch."""
         with self._admit_lock:
             self._check_accepting()
-            ticket = _Ticket([], 0, [])
             with self._state:
-                self._tickets += 1
+                ticket = self._inflight.add([], [], 0)
             items = [encode_control(mark) for mark in tombstone_batch(keys)]
             try:
                 result = self._log.append(items)
@@ -385,7 +333,9 @@ class DurableEngine:
                 self._release(ticket, ok=False)
                 raise
             with self._state:
-                self._wait(lambda: self._applied_lsn == result.first_lsn, APPLY_WAIT_TIMEOUT_MS, "apply")
+                self._wait(lambda: self._applied_lsn == result.first_lsn, APPLY_WAIT_TIMEOUT_MS,
+                           f"the batches before LSN {result.first_lsn} to apply", apply_chain=True)
+                add_unseen(self._engine.shard.event_ids, keys)
                 self._applied_lsn = result.last_lsn + 1
                 self._release(ticket, ok=True)
             return result.last_lsn + 1
@@ -441,7 +391,6 @@ class DurableEngine:
         self._log.sync()
         with self._state:
             info = write_snapshot(self._engine.shard, self.data_dir / SNAPSHOTS_DIR, self._applied_lsn)
-            self._last_snapshot = info
         prune_snapshots(self.data_dir / SNAPSHOTS_DIR, keep=KEEP_SNAPSHOTS)
         return info
 
