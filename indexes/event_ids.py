@@ -66,15 +66,16 @@ class EventIdSet:
         keys = digests(event_ids)
         if len(keys) == 0:
             return np.zeros(0, dtype=bool), keys
-        _, first = np.unique(keys.view(np.dtype((np.void, 16))).ravel(), return_index=True)
-        fresh = np.zeros(len(keys), dtype=bool)
-        fresh[first] = True
-        candidates = np.flatnonzero(fresh)
-        order = candidates[np.argsort(keys[candidates, 0], kind="stable")]
+        # One stable sort by (high, low) serves both jobs: equal keys become neighbours (the
+        # earliest first, so the first occurrence in the batch wins) and the probes into the
+        # runs go in ascending order.
+        order = np.lexsort((keys[:, 1], keys[:, 0]))
         high, low = keys[order, 0], keys[order, 1]
         seen = np.zeros(len(order), dtype=bool)
+        seen[1:] = (high[1:] == high[:-1]) & (low[1:] == low[:-1])
         for run in self._runs:
             seen |= run.contains(high, low)
+        fresh = np.ones(len(keys), dtype=bool)
         fresh[order[seen]] = False
         return fresh, keys[fresh]
 
