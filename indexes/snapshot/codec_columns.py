@@ -26,7 +26,7 @@ from indexes.snapshot.blobs import BlobReader, BlobWriter
 from indexes.snapshot.codec_schema import value_type_from_plain, value_type_to_plain
 from indexes.snapshot.fields import require, require_fields
 
-BSI_FIELDS = frozenset({"exists", "negative", "slices", "values", "present"})
+BSI_FIELDS = frozenset({"exists", "negative", "slices", "values", "present", "min_ever", "max_ever"})
 DICTIONARY_FIELDS = frozenset({"values", "_codes", "_matches"})
 _COLUMN_FIELDS = frozenset({"value_type", "written_ts"})
 COLUMN_FIELDS: dict[type, frozenset[str]] = {
@@ -66,6 +66,8 @@ def write_bsi(bsi: BitSlicedIndex, blobs: BlobWriter) -> dict[str, Any]:
         "slices": blobs.bitmaps(bsi.slices),
         "values": write_padded(bsi.values, 0, blobs),
         "present": write_padded(bsi.present, False, blobs),
+        "min_ever": bsi.min_ever,
+        "max_ever": bsi.max_ever,
     }
 
 
@@ -76,6 +78,8 @@ def read_bsi(tree: dict[str, Any], blobs: BlobReader) -> BitSlicedIndex:
     bsi.slices = blobs.bitmaps(tree["slices"])
     bsi.values = read_padded(tree["values"], 0, np.int64, blobs)
     bsi.present = read_padded(tree["present"], False, np.bool_, blobs)
+    bsi.min_ever, bsi.max_ever = tree["min_ever"], tree["max_ever"]
+    require(all(b is None or type(b) is int for b in (bsi.min_ever, bsi.max_ever)), "bsi: bad value bounds")
     require(len(bsi.values) == len(bsi.present), "bsi: values and present differ in length")
     require(not bsi.exists or bsi.exists.max() < len(bsi.values), "bsi: an id beyond the value array")
     return bsi

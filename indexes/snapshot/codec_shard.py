@@ -22,6 +22,7 @@ SHARD_FIELDS = frozenset(
 DENSE_IDS_FIELDS = frozenset({"capacity", "_dense_by_external", "_external_by_dense", "alive"})
 EVENT_ID_SET_FIELDS = frozenset({"_runs"})
 RUN_FIELDS = frozenset({"high", "low"})
+MAX_CAPACITY = 1 << 32  # DenseIds' own bound
 
 
 def write_dense_ids(ids: DenseIds, blobs: BlobWriter) -> dict[str, Any]:
@@ -79,7 +80,8 @@ def write_shard(shard: Shard, blobs: BlobWriter) -> dict[str, Any]:
     }
 
 
-def read_shard(tree: dict[str, Any], schema: Schema, tz: str, capacity: int, blobs: BlobReader) -> Shard:
+def read_shard(tree: dict[str, Any], schema: Schema, tz: str, capacity: Any, blobs: BlobReader) -> Shard:
+    require(type(capacity) is int and 0 < capacity <= MAX_CAPACITY, f"bad capacity {capacity!r}")
     shard = Shard(schema, tz, capacity)
     shard.ids = read_dense_ids(tree["ids"], capacity, blobs)
     shard.event_ids = read_event_ids(tree["event_ids"], blobs)

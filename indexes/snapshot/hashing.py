@@ -68,7 +68,9 @@ def hash_per_customer(hasher: Hasher, values: np.ndarray, count: int, fill: Any)
 def hash_bsi(hasher: Hasher, bsi: BitSlicedIndex, count: int) -> None:
     """Bitmaps and the dense shadow. Trailing empty slices are dropped: how many slices exist
     depends on the largest magnitude ever held, e.g. a running sum's intermediate values, which
-    differ with batch boundaries."""
+    differ with batch boundaries. For the same reason the bounds of every value ever held
+    (min_ever / max_ever, a query shortcut) are not hashed; whether they still bound every stored
+    value is."""
     hasher.bitmap(bsi.exists)
     hasher.bitmap(bsi.negative)
     top = len(bsi.slices)
@@ -79,6 +81,12 @@ def hash_bsi(hasher: Hasher, bsi: BitSlicedIndex, count: int) -> None:
         hasher.bitmap(bitmap)
     hash_per_customer(hasher, bsi.values, count, 0)
     hash_per_customer(hasher, bsi.present, count, False)
+    stored = bsi.values[bsi.present]
+    hasher.plain(
+        len(stored) == 0
+        or (bsi.min_ever is not None and bsi.max_ever is not None
+            and bsi.min_ever <= int(stored.min()) and int(stored.max()) <= bsi.max_ever)
+    )
 
 
 def sorted_ranks(values: list[str], used: np.ndarray) -> tuple[list[str], np.ndarray]:

@@ -26,7 +26,7 @@ from indexes.timecal import TimeZoneError
 
 # Errors a CRC-clean but wrongly structured manifest can raise while its tree is walked (written by
 # another build, say); a bug in the codec would too, which is why the reason names the exception.
-_DECODE_ERRORS = (KeyError, TypeError, ValueError, IndexError, msgpack.UnpackException)
+_DECODE_ERRORS = (KeyError, TypeError, ValueError, IndexError, AssertionError, msgpack.UnpackException)
 
 
 def snapshot_info(path: Path, manifest: dict[str, Any]) -> SnapshotInfo:
@@ -63,8 +63,7 @@ def load_newest_snapshot(snapshots_dir: Path, *, max_covered_lsn: int | None = N
     Leftover temp directories (a write interrupted by a crash) are reported as skipped too.
     """
     snapshots_dir = Path(snapshots_dir)
-    skipped = [SkippedSnapshot(p, "incomplete: a write or delete that did not finish") for p in leftover_dirs(snapshots_dir)
-               if p.name.startswith(TEMP_PREFIX)]
+    skipped: list[SkippedSnapshot] = []
     for lsn, path in snapshot_dirs(snapshots_dir):
         if max_covered_lsn is not None and lsn > max_covered_lsn:
             skipped.append(SkippedSnapshot(path, f"covers LSN {lsn}, beyond the log's end {max_covered_lsn}"))
@@ -77,5 +76,10 @@ def load_newest_snapshot(snapshots_dir: Path, *, max_covered_lsn: int | None = N
         except OSError as exc:
             skipped.append(SkippedSnapshot(path, f"unreadable: {exc}"))
             continue
-        return LoadedSnapshot(shard=shard, info=info, skipped=skipped)
+        return LoadedSnapshot(shard=shard, info=info, skipped=skipped + _interrupted(snapshots_dir))
     return None
+
+
+def _interrupted(snapshots_dir: Path) -> list[SkippedSnapshot]:
+    return [SkippedSnapshot(p, "incomplete: a write that did not finish (temporary directory)")
+            for p in leftover_dirs(snapshots_dir) if p.name.startswith(TEMP_PREFIX)]
