@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             out["event_ids"] = {"count": stats.event_ids, "size_bytes": stats.event_ids_size_bytes,
                                 "bytes_per_id": round(stats.event_ids_size_bytes / max(1, stats.event_ids), 2)}
             out["rss_after_ingest_bytes"] = rss_bytes()
-        del data
+        del data, engine  # the replay below builds the state again: do not hold two
         gc.collect()
         print(json.dumps(out), file=sys.stderr, flush=True)  # partial results, should a later phase fail
 
