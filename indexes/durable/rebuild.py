@@ -17,9 +17,9 @@ from indexes.snapshot import (
     delete_all_snapshots,
     index_digests,
     prune_snapshots,
-    shard_digest,
     write_snapshot,
 )
+from indexes.snapshot.digest import combined_digest
 
 
 @dataclass
@@ -37,38 +37,41 @@ class RebuildReport:
 def rebuild(engine: DurableEngine, *, replace_snapshots: bool = False, write: bool = True) -> RebuildReport:
     """Replay the log from LSN 0 up to what `engine` has applied, and compare digests.
 
-    Ingest is held off meanwhile. When equal and `write`, a snapshot of the state is written. When
-    not equal, nothing changes unless `replace_snapshots`: then the snapshots are replaced by the
-    rebuilt state and the engine adopts it (the log is the truth)."""
+    The live digests are taken under the state lock; the replay runs without it (up to the LSN the
+    digests were taken at), so queries and ingest go on. When equal and `write`, a snapshot of the
+    rebuilt state is written. When not equal, nothing changes unless `replace_snapshots`: then the
+    snapshots are replaced by the rebuilt state, and the engine adopts it if nothing was ingested
+    meanwhile (the log is the truth)."""
     started = time.perf_counter()
-    fresh = Engine(tz=engine.tz)
     with engine.read_state() as live:
         applied_lsn = engine.applied_lsn
-        report = replay(engine.log, fresh, 0, to_lsn=applied_lsn)
-        assert report.applied_lsn == applied_lsn, "the live state ends at a batch boundary"
-        live_digest = shard_digest(live.shard)
-        rebuilt_digest = shard_digest(fresh.shard)
-        differences: dict[str, tuple[str | None, str | None]] = {}
-        if live_digest != rebuilt_digest:
-            live_parts, rebuilt_parts = index_digests(live.shard), index_digests(fresh.shard)
-            for name in sorted(set(live_parts) | set(rebuilt_parts)):
-                if live_parts.get(name) != rebuilt_parts.get(name):
-                    differences[name] = (live_parts.get(name), rebuilt_parts.get(name))
-        out = RebuildReport(
-            equal=live_digest == rebuilt_digest,
-            live_digest=live_digest,
-            rebuilt_digest=rebuilt_digest,
-            differences=differences,
-            records=report.records,
-            events=report.events,
-        )
-        snapshots_dir = engine.data_dir / SNAPSHOTS_DIR
-        if out.equal and write:
-            out.snapshot_path = str(write_snapshot(fresh.shard, snapshots_dir, applied_lsn).path)
-        elif not out.equal and replace_snapshots:
-            delete_all_snapshots(snapshots_dir)
-            out.snapshot_path = str(write_snapshot(fresh.shard, snapshots_dir, applied_lsn).path)
-            live.shard = fresh.shard
+        live_parts = index_digests(live.shard)
+    fresh = Engine(tz=engine.tz)
+    report = replay(engine.log, fresh, 0, to_lsn=applied_lsn)
+    assert report.applied_lsn == applied_lsn, "the live state ends at a batch boundary"
+    rebuilt_parts = index_digests(fresh.shard)
+    differences = {
+        name: (live_parts.get(name), rebuilt_parts.get(name))
+        for name in sorted(set(live_parts) | set(rebuilt_parts))
+        if live_parts.get(name) != rebuilt_parts.get(name)
+    }
+    out = RebuildReport(
+        equal=not differences,
+        live_digest=combined_digest(live_parts),
+        rebuilt_digest=combined_digest(rebuilt_parts),
+        differences=differences,
+        records=report.records,
+        events=report.events,
+    )
+    snapshots_dir = engine.data_dir / SNAPSHOTS_DIR
+    if out.equal and write:
+        out.snapshot_path = str(write_snapshot(fresh.shard, snapshots_dir, applied_lsn).path)
+    elif not out.equal and replace_snapshots:
+        delete_all_snapshots(snapshots_dir)
+        out.snapshot_path = str(write_snapshot(fresh.shard, snapshots_dir, applied_lsn).path)
+        with engine.read_state() as live:
+            if engine.applied_lsn == applied_lsn:
+                live.shard = fresh.shard
     if out.snapshot_path is not None:
         prune_snapshots(snapshots_dir, keep=KEEP_SNAPSHOTS)
     out.seconds = time.perf_counter() - started
