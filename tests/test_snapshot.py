@@ -246,10 +246,6 @@ def test_batchings_give_equal_digests(
     assert shard_digest(live.shard) == shard_digest(replayed.shard)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug in Column.write_many (indexes/shard/property_index.py): when writes tie within a batch, "
-    "keep = latest_ts > held_ts or canonical(best) > canonical(current) omits `latest_ts == held_ts`, so "
-    "tied writes older than the stored one can replace it. Found by test_batchings_give_equal_digests."))
 def test_lww_tie_older_than_the_stored_write() -> None:
     newer = {"customer_id": "c", "ts": BASE_MS + HOUR_MS, "properties": {"country": "TR"}}
     older_tied = [{"customer_id": "c", "ts": BASE_MS, "properties": {"country": "TR"}},

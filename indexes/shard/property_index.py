@@ -89,9 +89,9 @@ class Column:
                 candidates.append(int(order[position]))
             best = max(candidates, key=lambda row: canonical_json(values[row]))
             chosen[i] = best
-            keep[i] = latest_ts[i] > held_ts[i] or canonical_json(values[best]) > canonical_json(
-                self.current(int(ids[i]))
-            )
+            if latest_ts[i] == held_ts[i]:
+                keep[i] = canonical_json(values[best]) > canonical_json(self.current(int(ids[i])))
+            # else: keep[i] already says whether the batch's latest write is newer than the stored one
         ids, chosen = ids[keep], chosen[keep]
         self.written_ts[ids] = latest_ts[keep]
         self._store_rows(ids.astype(np.uint32), [values[row] for row in chosen.tolist()])
