@@ -25,8 +25,11 @@ from indexes.shard.event_index import EventTypeIndex
 from indexes.shard.event_store import Rows
 from indexes.shard.shard import Shard
 
-# Filter a window's rows by the running AND result when it holds under this share of customers.
-UNIVERSE_PUSHDOWN_FRACTION = 0.5
+
+def _pushdown_may_pay(universe: int, shard: Shard) -> bool:
+    """Filtering a window's rows by the running AND result costs a pass over the universe and one
+    over the rows: worth trying only for a universe that is small next to the shard."""
+    return universe < shard.ids.allocated * per_customer.SORTED_PATH_MAX_ROWS_PER_CUSTOMER
 
 
 def zero_satisfies(op: str, value: object) -> bool:
@@ -144,12 +147,14 @@ def _selected_rows(
         needed.add(leaf.sum_attr)
     rows = index.store.window(bounds[0], bounds[1], tuple(sorted(needed)))
     mask = None
-    if universe is not None and len(rows) and len(universe) < len(shard.alive) * UNIVERSE_PUSHDOWN_FRACTION:
-        # Only the universe's answers matter to the caller (evaluate.py): drop other customers'
-        # rows first, so the per-customer aggregate runs over fewer rows.
+    if universe is not None and len(rows) and _pushdown_may_pay(len(universe), shard):
+        # Only the universe's answers matter to the caller (evaluate.py): dropping other customers'
+        # rows pays when so few rows are left that the aggregate takes its sorted path.
         member = np.zeros(shard.ids.allocated, dtype=bool)
         member[ids_from_bitmap(universe)] = True
         mask = member[rows.customers]
+        if int(np.count_nonzero(mask)) >= shard.ids.allocated * per_customer.SORTED_PATH_MAX_ROWS_PER_CUSTOMER / 4:
+            mask = None
     if leaf.filters and len(rows):
         mask = np.ones(len(rows), dtype=bool) if mask is None else mask
         for flt in leaf.filters:
