@@ -173,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         "batch": args.batch, "sync": args.sync,
     }
     try:
+        # First, in a fresh process: later phases leave freed memory that RSS growth would not show.
+        out["idempotency_memory"] = idempotency_memory(args.idempotency_ids)
         started = time.perf_counter()
         data = generate_columns(args.customers, args.events, seed=args.seed)
         out["generate_s"] = round(time.perf_counter() - started, 1)
@@ -226,7 +228,6 @@ def main(argv: list[str] | None = None) -> int:
             "snapshot_load_and_log_open_s": round(report.seconds - report.replay.seconds, 2),
         }
         engine.close()
-        out["idempotency_memory"] = idempotency_memory(args.idempotency_ids)
     finally:
         if not args.keep and args.data_dir is None:
             shutil.rmtree(data_dir, ignore_errors=True)
