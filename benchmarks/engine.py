@@ -143,7 +143,9 @@ def markdown(result: dict) -> str:
         "",
         f"Suite median: engine {result['suite_median_engine_ms']} ms, DuckDB {result['suite_median_duckdb_ms']} ms "
         f"({result['median_speedup']}x). Validation {b['validate_per_s']:,} records/s, index build "
-        f"{b['build_events_per_s']:,} records/s, RSS {b['rss_bytes'] / 2**30:.2f} GiB.",
+        f"{b['build_events_per_s']:,} records/s, RSS {b['rss_bytes'] / 2**30:.2f} GiB (engine: "
+        f"{b['rss_engine_bytes'] / 2**30:.2f} GiB grown during the build; the rest is Python, libraries and "
+        f"the generated data).",
     ]
     return "\n".join(lines)
 
