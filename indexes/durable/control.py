@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from indexes.durable.record_codec import COMMIT_MARK, Abort, Commit, LogDict, Tombstone, decode
+from indexes.durable.record_codec import COMMIT_MARK, Abort, Commit, LogDict, Tombstone, decode, decode_run
 from indexes.records import Record
 
 # A tombstone frame stays far below the log's 16 MiB record limit: 4 MiB of digests.
@@ -52,25 +52,28 @@ class BatchScanner:
     def feed(self, items: list[LogDict], ready: list[Record | Tombstone]) -> None:
         """Decode `items` (consecutive from next_lsn); append newly committed records to `ready`."""
         pending = self.pending
-        lsn = self.next_lsn
-        for item in items:
-            lsn += 1
-            if "x" not in item:  # a data record: the common case
-                pending.append(decode(item))  # type: ignore[arg-type]
-                continue
-            mark = decode(item)
+        at = 0
+        # Each turn decodes a run of data records and handles the mark after it: at most one turn
+        # per mark, plus one.
+        while at < len(items):
+            mark_at = decode_run(items, at, pending)  # type: ignore[arg-type]
+            if mark_at == len(items):
+                break
+            mark = decode(items[mark_at])
+            lsn_after = self.next_lsn + mark_at + 1
             if type(mark) is Commit:
                 ready.extend(pending)
                 pending.clear()
                 self.commits += 1
-                self.committed_lsn = lsn
+                self.committed_lsn = lsn_after
             elif type(mark) is Abort:
                 self.aborted_records += len(pending)
                 pending.clear()
-                self.committed_lsn = lsn
+                self.committed_lsn = lsn_after
             else:
                 pending.append(mark)  # type: ignore[arg-type]  # a tombstone, committed with its batch
-        self.next_lsn = lsn
+            at = mark_at + 1
+        self.next_lsn += len(items)
 
     @property
     def uncommitted_records(self) -> int:
