@@ -43,8 +43,8 @@ from pyroaring import BitMap
 
 from indexes.durable.capacity import customers_needed
 from indexes.durable.control import tombstone_batch
-from indexes.durable.event_id_keys import add_unseen
 from indexes.durable.inflight import Deduplicated, InFlight, Ticket
+from indexes.durable.ordered_apply import Appended, OrderedApplier
 from indexes.durable.record_codec import encode_batch, encode_control
 from indexes.durable.recovery import SNAPSHOTS_DIR, recover
 from indexes.durable.replay import ReplayReport
@@ -103,6 +103,7 @@ class EngineStats:
     snapshot_age_ms: int | None
     records_since_snapshot: int
     refusing_ingest: str | None  # why ingest is refused, if it is
+    coalesced_applies: int  # shard calls that applied several consecutive batches at once
 
 
 class DurableEngine:
@@ -115,11 +116,10 @@ class DurableEngine:
         self._engine = engine
         self._admit_lock = threading.Lock()
         self._state = threading.Condition(threading.RLock())
-        self._applied_lsn = applied_lsn  # guarded by _state
         self._pending_schema: Schema = engine.schema.copy()  # guarded by _admit_lock
         self._inflight = InFlight()  # guarded by _state
         self._refusal: BaseException | None = None  # set once: ingest is refused from then on
-        self._apply_broken = False  # an apply failed: the state no longer follows the log
+        self._applier = OrderedApplier(self._state, engine, self._inflight, applied_lsn, self._refuse)
         self._closed = False
 
     # --- open / close -------------------------------------------------------------------------
@@ -225,7 +225,7 @@ class DurableEngine:
         if ticket is not None:
             if not declares:
                 first_lsn, end_lsn = self._append(records, ticket, timeout_ms)
-            self._apply_in_order(first_lsn, end_lsn, records, ticket)
+            self._applier.apply(Appended(first_lsn, end_lsn, records, ticket), APPLY_WAIT_TIMEOUT_MS)
         if kept.waits:
             self._await_tickets(kept.waits)
         return IngestResult(accepted=len(records), duplicates=kept.duplicates, errors=list(batch.errors))
@@ -260,23 +260,6 @@ class DurableEngine:
             raise
         return result.first_lsn, result.last_lsn + 1
 
-    def _apply_in_order(self, first_lsn: int, end_lsn: int, records: list[Record], ticket: Ticket) -> None:
-        with self._state:
-            try:
-                self._wait(lambda: self._applied_lsn == first_lsn, APPLY_WAIT_TIMEOUT_MS,
-                           f"the batches before LSN {first_lsn} to apply", apply_chain=True)
-                assert self._applied_lsn == first_lsn
-                self._engine.apply_validated(records)
-            except BaseException as exc:
-                # The in-memory state no longer follows the log: refuse everything, restart to recover.
-                self._apply_broken = True
-                self._refuse(exc)
-                self._release(ticket, ok=False)
-                raise
-            self._applied_lsn = end_lsn
-            self._release(ticket, ok=True)
-            self._state.notify_all()
-
     def _release(self, ticket: Ticket, *, ok: bool) -> None:
         with self._state:
             self._inflight.release(ticket, ok=ok)
@@ -288,13 +271,10 @@ class DurableEngine:
             if not all(t.ok for t in tickets):
                 raise LogFailedError("the original of a duplicate event failed to commit; retry the batch")
 
-    def _wait(self, done: Any, timeout_ms: int, what: str, *, apply_chain: bool = False) -> None:
-        """Wait on the state condition (held) until done(); bounded. A wait for a predecessor's apply
-        (`apply_chain`) is cut short when an apply failed: that predecessor will never come."""
+    def _wait(self, done: Any, timeout_ms: int, what: str) -> None:
+        """Wait on the state condition (held) until done(); bounded."""
         deadline = time.monotonic() + timeout_ms / 1000
         while not done():
-            if apply_chain and self._apply_broken:
-                raise LogFailedError(f"an earlier batch failed to apply; waiting for {what} is futile: reopen")
             remaining_s = deadline - time.monotonic()
             if remaining_s <= 0:
                 error = RuntimeError(f"gave up after {timeout_ms} ms waiting for {what}")
@@ -332,13 +312,9 @@ class DurableEngine:
                 self._refuse(exc)
                 self._release(ticket, ok=False)
                 raise
-            with self._state:
-                self._wait(lambda: self._applied_lsn == result.first_lsn, APPLY_WAIT_TIMEOUT_MS,
-                           f"the batches before LSN {result.first_lsn} to apply", apply_chain=True)
-                add_unseen(self._engine.shard.event_ids, keys)
-                self._applied_lsn = result.last_lsn + 1
-                self._release(ticket, ok=True)
-            return result.last_lsn + 1
+            batch = Appended(result.first_lsn, result.last_lsn + 1, [], ticket, tombstone_keys=keys)
+            self._applier.apply(batch, APPLY_WAIT_TIMEOUT_MS)
+            return batch.end_lsn
 
     # --- queries ------------------------------------------------------------------------------
     @property
@@ -352,7 +328,7 @@ class DurableEngine:
     @property
     def applied_lsn(self) -> int:
         with self._state:
-            return self._applied_lsn
+            return self._applier.applied_lsn
 
     def load_rule(self, rule: RuleInput) -> Node:
         with self._state:
@@ -390,7 +366,7 @@ class DurableEngine:
         first, so a snapshot never covers a record that is not durable (policies interval/never)."""
         self._log.sync()
         with self._state:
-            info = write_snapshot(self._engine.shard, self.data_dir / SNAPSHOTS_DIR, self._applied_lsn)
+            info = write_snapshot(self._engine.shard, self.data_dir / SNAPSHOTS_DIR, self._applier.applied_lsn)
         prune_snapshots(self.data_dir / SNAPSHOTS_DIR, keep=KEEP_SNAPSHOTS)
         return info
 
@@ -400,7 +376,7 @@ class DurableEngine:
         segments = sorted((self.data_dir / LOG_DIR).glob("*.seg"))
         with self._state:
             shard = self._engine.shard
-            applied = self._applied_lsn
+            applied = self._applier.applied_lsn
             out = EngineStats(
                 data_dir=str(self.data_dir),
                 tz=self.tz,
@@ -415,6 +391,7 @@ class DurableEngine:
                 snapshot_age_ms=(int(time.time() * 1000) - newest.created_at_ms) if newest else None,
                 records_since_snapshot=applied - (newest.covered_lsn if newest else 0),
                 refusing_ingest=repr(self._refusal) if self._refusal is not None else None,
+                coalesced_applies=self._applier.coalesced_calls,
             )
         return out
 
