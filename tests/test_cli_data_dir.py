@@ -83,6 +83,8 @@ def test_malformed_json_names_the_line(tmp_path: Path, capsys: pytest.CaptureFix
     path = write_jsonl(tmp_path / "in.jsonl", [*orders(0, 2), "{not json"])
     code, _, err = run(capsys, "ingest", str(path), "--data-dir", str(tmp_path / "d"))
     assert code == 2 and f"{path}:3: malformed JSON" in err
+    code, _, err = run(capsys, "ingest", str(path), "--data-dir", str(tmp_path / "d"), "--batch-size", "0")
+    assert code == 2 and "--batch-size must be" in err
 
 
 def test_time_zone_only_when_creating(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

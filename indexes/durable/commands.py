@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from indexes.durable.compaction import compact
-from indexes.durable.engine import LOG_DIR, DurableEngine
+from indexes.durable.engine import LOG_DIR, MAX_BATCH_RECORDS, DurableEngine
 from indexes.durable.rebuild import rebuild
 from indexes.durable.workspace import WorkspaceError
 from indexes.jsonl import JsonlError, read_batches
@@ -68,6 +68,8 @@ def _print_json(value: Any) -> None:
 
 # --- ingest --------------------------------------------------------------------------------------
 def command_ingest(args: argparse.Namespace) -> int:
+    if not 1 <= args.batch_size <= MAX_BATCH_RECORDS:
+        raise CommandError(f"--batch-size must be 1..{MAX_BATCH_RECORDS}")
     progress = not args.quiet and sys.stderr.isatty()
     accepted = duplicates = rejected = batches = 0
     started = time.perf_counter()
