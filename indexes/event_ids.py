@@ -63,7 +63,11 @@ class EventIdSet:
 
         Does not add them: call `add` with the digests once the records are applied.
         """
-        keys = digests(event_ids)
+        return self.filter_new_keys(digests(event_ids))
+
+    def filter_new_keys(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`filter_new` for ids already digested ((n, 2) uint64 keys, e.g. from a tombstone)."""
+        assert keys.ndim == 2 and keys.shape[1] == 2
         if len(keys) == 0:
             return np.zeros(0, dtype=bool), keys
         # One stable sort by (high, low) serves both jobs: equal keys become neighbours (the
