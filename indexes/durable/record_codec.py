@@ -38,28 +38,28 @@ class CodecError(ValueError):
     """A log dict that is not a record this codec wrote (a foreign or damaged log)."""
 
 
-class Commit:
+class _Mark:
+    """A control record without payload: every instance of one mark class is equal to the others."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self)
+
+    def __hash__(self) -> int:
+        return hash(type(self))
+
+
+class Commit(_Mark):
     """Ends an ingest batch: the records since the previous commit or abort are applied together."""
 
     __slots__ = ()
 
-    def __eq__(self, other: object) -> bool:
-        return type(other) is Commit
 
-    def __hash__(self) -> int:
-        return hash(Commit)
-
-
-class Abort:
+class Abort(_Mark):
     """Written on open when the log ends inside a batch (a torn append): that batch is discarded."""
 
     __slots__ = ()
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is Abort
-
-    def __hash__(self) -> int:
-        return hash(Abort)
 
 
 class Tombstone:
