@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from indexes.cli import main
+from tests import paths
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "online_retail.jsonl.gz"
+DATA = paths.DATA / "online_retail.jsonl.gz"
 
 
 def test_eval_counts_the_real_data(capsys: pytest.CaptureFixture[str]) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,9 +30,10 @@ from indexes.rules.model import (
     Sum,
 )
 from indexes.schema import Schema
+from tests import paths
 from tests.strategies_rules import extended_schema, rules
 
-SEED_SUITE = Path("/work/shared/bench/seed_suite.json")
+SEED_SUITE = paths.SEED_SUITE
 SCHEMA = Schema()
 
 

@@ -7,7 +7,6 @@ after as_of exist and every all-time index must step aside for an exact scan.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -17,9 +16,10 @@ from indexes.records import validate_batch
 from indexes.rules import rule_from_json
 from indexes.schema import Schema
 from indexes.values import parse_timestamp_ms
+from tests import paths
 from tests.reference import ReferenceEvaluator
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+SHARED = paths.SHARED
 SUITE = json.loads((SHARED / "bench" / "seed_suite.json").read_text())
 # Placeholders -> ids present in the data: two popular stock codes of Online Retail.
 MAPPING = {"PRODUCT_A": "85123A", "PRODUCT_B": "22423", "CATEGORY_A": "none", "FORM_A": "none"}

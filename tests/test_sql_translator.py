@@ -3,15 +3,14 @@ identical counts), for every seed-suite query and its negation, at two reference
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from benchmarks.duckdb_runner import DuckDbRunner
 from benchmarks.generator import DAY_MS, generate_columns, iter_records, load_seed_suite, placeholders
 from indexes.engine import Engine
+from tests import paths
 
-SUITE = Path(__file__).resolve().parents[2] / "shared" / "bench" / "seed_suite.json"
+SUITE = paths.SEED_SUITE
 
 
 @pytest.fixture(scope="module")
