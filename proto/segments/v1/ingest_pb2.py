@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from proto.segments.v1 import records_pb2 as segments_dot_v1_dot_records__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18segments/v1/ingest.proto\x12\x0bsegments.v1\x1a\x19segments/v1/records.proto\";\n\x0bRecordError\x12\r\n\x05index\x18\x01 \x01(\x04\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"F\n\rIngestRequest\x12$\n\x07records\x18\x01 \x03(\x0b\x32\x13.segments.v1.Record\x12\x0f\n\x07partial\x18\x02 \x01(\x08\"\x9f\x01\n\x0eIngestResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x04\x12\x12\n\nduplicates\x18\x02 \x01(\x04\x12\x10\n\x08rejected\x18\x03 \x01(\x04\x12+\n\x08statuses\x18\x04 \x03(\x0e\x32\x19.segments.v1.RecordStatus\x12(\n\x06\x65rrors\x18\x05 \x03(\x0b\x32\x18.segments.v1.RecordError\"\xa3\x01\n\x14IngestStreamResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x04\x12\x12\n\nduplicates\x18\x02 \x01(\x04\x12\x10\n\x08rejected\x18\x03 \x01(\x04\x12\x0f\n\x07\x62\x61tches\x18\x04 \x01(\x04\x12(\n\x06\x65rrors\x18\x05 \x03(\x0b\x32\x18.segments.v1.RecordError\x12\x18\n\x10\x65rrors_truncated\x18\x06 \x01(\x08*\x82\x01\n\x0cRecordStatus\x12\x1d\n\x19RECORD_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16RECORD_STATUS_ACCEPTED\x10\x01\x12\x1b\n\x17RECORD_STATUS_DUPLICATE\x10\x02\x12\x1a\n\x16RECORD_STATUS_REJECTED\x10\x03\x32\xa3\x01\n\rIngestService\x12\x41\n\x06Ingest\x12\x1a.segments.v1.IngestRequest\x1a\x1b.segments.v1.IngestResponse\x12O\n\x0cIngestStream\x12\x1a.segments.v1.IngestRequest\x1a!.segments.v1.IngestStreamResponse(\x01\x42+\n\x0f\x63om.segments.v1P\x01Z\x16segments/v1;segmentsv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18segments/v1/ingest.proto\x12\x0bsegments.v1\x1a\x19segments/v1/records.proto\";\n\x0bRecordError\x12\r\n\x05index\x18\x01 \x01(\x04\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"F\n\rIngestRequest\x12$\n\x07records\x18\x01 \x03(\x0b\x32\x13.segments.v1.Record\x12\x0f\n\x07partial\x18\x02 \x01(\x08\"\xb9\x01\n\x0eIngestResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x04\x12\x12\n\nduplicates\x18\x02 \x01(\x04\x12\x10\n\x08rejected\x18\x03 \x01(\x04\x12+\n\x08statuses\x18\x04 \x03(\x0e\x32\x19.segments.v1.RecordStatus\x12(\n\x06\x65rrors\x18\x05 \x03(\x0b\x32\x18.segments.v1.RecordError\x12\x18\n\x10\x65rrors_truncated\x18\x06 \x01(\x08\"\xa3\x01\n\x14IngestStreamResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x04\x12\x12\n\nduplicates\x18\x02 \x01(\x04\x12\x10\n\x08rejected\x18\x03 \x01(\x04\x12\x0f\n\x07\x62\x61tches\x18\x04 \x01(\x04\x12(\n\x06\x65rrors\x18\x05 \x03(\x0b\x32\x18.segments.v1.RecordError\x12\x18\n\x10\x65rrors_truncated\x18\x06 \x01(\x08*\x82\x01\n\x0cRecordStatus\x12\x1d\n\x19RECORD_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16RECORD_STATUS_ACCEPTED\x10\x01\x12\x1b\n\x17RECORD_STATUS_DUPLICATE\x10\x02\x12\x1a\n\x16RECORD_STATUS_REJECTED\x10\x03\x32\xa3\x01\n\rIngestService\x12\x41\n\x06Ingest\x12\x1a.segments.v1.IngestRequest\x1a\x1b.segments.v1.IngestResponse\x12O\n\x0cIngestStream\x12\x1a.segments.v1.IngestRequest\x1a!.segments.v1.IngestStreamResponse(\x01\x42+\n\x0f\x63om.segments.v1P\x01Z\x16segments/v1;segmentsv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,16 +33,16 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'segments.v1.ingest_pb2', _g
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\017com.segments.v1P\001Z\026segments/v1;segmentsv1'
-  _globals['_RECORDSTATUS']._serialized_start=530
-  _globals['_RECORDSTATUS']._serialized_end=660
+  _globals['_RECORDSTATUS']._serialized_start=556
+  _globals['_RECORDSTATUS']._serialized_end=686
   _globals['_RECORDERROR']._serialized_start=68
   _globals['_RECORDERROR']._serialized_end=127
   _globals['_INGESTREQUEST']._serialized_start=129
   _globals['_INGESTREQUEST']._serialized_end=199
   _globals['_INGESTRESPONSE']._serialized_start=202
-  _globals['_INGESTRESPONSE']._serialized_end=361
-  _globals['_INGESTSTREAMRESPONSE']._serialized_start=364
-  _globals['_INGESTSTREAMRESPONSE']._serialized_end=527
-  _globals['_INGESTSERVICE']._serialized_start=663
-  _globals['_INGESTSERVICE']._serialized_end=826
+  _globals['_INGESTRESPONSE']._serialized_end=387
+  _globals['_INGESTSTREAMRESPONSE']._serialized_start=390
+  _globals['_INGESTSTREAMRESPONSE']._serialized_end=553
+  _globals['_INGESTSERVICE']._serialized_start=689
+  _globals['_INGESTSERVICE']._serialized_end=852
 # @@protoc_insertion_point(module_scope)

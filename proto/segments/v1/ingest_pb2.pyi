@@ -38,18 +38,20 @@ class IngestRequest(_message.Message):
     def __init__(self, records: _Optional[_Iterable[_Union[_records_pb2.Record, _Mapping]]] = ..., partial: _Optional[bool] = ...) -> None: ...
 
 class IngestResponse(_message.Message):
-    __slots__ = ("accepted", "duplicates", "rejected", "statuses", "errors")
+    __slots__ = ("accepted", "duplicates", "rejected", "statuses", "errors", "errors_truncated")
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     DUPLICATES_FIELD_NUMBER: _ClassVar[int]
     REJECTED_FIELD_NUMBER: _ClassVar[int]
     STATUSES_FIELD_NUMBER: _ClassVar[int]
     ERRORS_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
     accepted: int
     duplicates: int
     rejected: int
     statuses: _containers.RepeatedScalarFieldContainer[RecordStatus]
     errors: _containers.RepeatedCompositeFieldContainer[RecordError]
-    def __init__(self, accepted: _Optional[int] = ..., duplicates: _Optional[int] = ..., rejected: _Optional[int] = ..., statuses: _Optional[_Iterable[_Union[RecordStatus, str]]] = ..., errors: _Optional[_Iterable[_Union[RecordError, _Mapping]]] = ...) -> None: ...
+    errors_truncated: bool
+    def __init__(self, accepted: _Optional[int] = ..., duplicates: _Optional[int] = ..., rejected: _Optional[int] = ..., statuses: _Optional[_Iterable[_Union[RecordStatus, str]]] = ..., errors: _Optional[_Iterable[_Union[RecordError, _Mapping]]] = ..., errors_truncated: _Optional[bool] = ...) -> None: ...
 
 class IngestStreamResponse(_message.Message):
     __slots__ = ("accepted", "duplicates", "rejected", "batches", "errors", "errors_truncated")

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18segments/v1/schema.proto\x12\x0bsegments.v1\"F\n\x08TypeSpec\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x12\n\x05scale\x18\x02 \x01(\rH\x00\x88\x01\x01\x12\x0e\n\x06values\x18\x03 \x03(\tB\x08\n\x06_scale\"H\n\x13PropertyDeclaration\x12\x0c\n\x04name\x18\x01 \x01(\t\x12#\n\x04type\x18\x02 \x01(\x0b\x32\x15.segments.v1.TypeSpec\"\xad\x01\n\x10\x45ventDeclaration\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x41\n\nattributes\x18\x02 \x03(\x0b\x32-.segments.v1.EventDeclaration.AttributesEntry\x1aH\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12$\n\x05value\x18\x02 \x01(\x0b\x32\x15.segments.v1.TypeSpec:\x02\x38\x01\"\x99\x01\n\x0b\x44\x65\x63laration\x12\x34\n\x08property\x18\x01 \x01(\x0b\x32 .segments.v1.PropertyDeclarationH\x00\x12.\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x1d.segments.v1.EventDeclarationH\x00\x12\x12\n\x05ts_ms\x18\x03 \x01(\x03H\x01\x88\x01\x01\x42\x06\n\x04kindB\x08\n\x06_ts_ms\"@\n\x0e\x44\x65\x63lareRequest\x12.\n\x0c\x64\x65\x63larations\x18\x01 \x03(\x0b\x32\x18.segments.v1.Declaration\"#\n\x0f\x44\x65\x63lareResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\r\"\x12\n\x10GetSchemaRequest\"S\n\x0cPropertyInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12#\n\x04type\x18\x02 \x01(\x0b\x32\x15.segments.v1.TypeSpec\x12\x10\n\x08\x63omputed\x18\x03 \x01(\x08\"\xa7\x01\n\rEventTypeInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12>\n\nattributes\x18\x02 \x03(\x0b\x32*.segments.v1.EventTypeInfo.AttributesEntry\x1aH\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12$\n\x05value\x18\x02 \x01(\x0b\x32\x15.segments.v1.TypeSpec:\x02\x38\x01\"\x86\x01\n\x11GetSchemaResponse\x12-\n\nproperties\x18\x01 \x03(\x0b\x32\x19.segments.v1.PropertyInfo\x12/\n\x0b\x65vent_types\x18\x02 \x03(\x0b\x32\x1a.segments.v1.EventTypeInfo\x12\x11\n\ttime_zone\x18\x03 \x01(\t2\xa1\x01\n\rSchemaService\x12\x44\n\x07\x44\x65\x63lare\x12\x1b.segments.v1.DeclareRequest\x1a\x1c.segments.v1.DeclareResponse\x12J\n\tGetSchema\x12\x1d.segments.v1.GetSchemaRequest\x1a\x1e.segments.v1.GetSchemaResponseB+\n\x0f\x63om.segments.v1P\x01Z\x16segments/v1;segmentsv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18segments/v1/schema.proto\x12\x0bsegments.v1\"F\n\x08TypeSpec\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x12\n\x05scale\x18\x02 \x01(\rH\x00\x88\x01\x01\x12\x0e\n\x06values\x18\x03 \x03(\tB\x08\n\x06_scale\"H\n\x13PropertyDeclaration\x12\x0c\n\x04name\x18\x01 \x01(\t\x12#\n\x04type\x18\x02 \x01(\x0b\x32\x15.segments.v1.TypeSpec\"\xad\x01\n\x10\x45ventDeclaration\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x41\n\nattributes\x18\x02 \x03(\x0b\x32-.segments.v1.EventDeclaration.AttributesEntry\x1aH\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12$\n\x05value\x18\x02 \x01(\x0b\x32\x15.segments.v1.TypeSpec:\x02\x38\x01\"\x88\x01\n\x0b\x44\x65\x63laration\x12\x34\n\x08property\x18\x01 \x01(\x0b\x32 .segments.v1.PropertyDeclarationH\x00\x12.\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x1d.segments.v1.EventDeclarationH\x00\x42\x06\n\x04kindJ\x04\x08\x03\x10\x04R\x05ts_ms\"^\n\x0e\x44\x65\x63lareRequest\x12.\n\x0c\x64\x65\x63larations\x18\x01 \x03(\x0b\x32\x18.segments.v1.Declaration\x12\x12\n\x05ts_ms\x18\x02 \x01(\x03H\x00\x88\x01\x01\x42\x08\n\x06_ts_ms\"#\n\x0f\x44\x65\x63lareResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\r\"\x12\n\x10GetSchemaRequest\"S\n\x0cPropertyInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12#\n\x04type\x18\x02 \x01(\x0b\x32\x15.segments.v1.TypeSpec\x12\x10\n\x08\x63omputed\x18\x03 \x01(\x08\"\xa7\x01\n\rEventTypeInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12>\n\nattributes\x18\x02 \x03(\x0b\x32*.segments.v1.EventTypeInfo.AttributesEntry\x1aH\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12$\n\x05value\x18\x02 \x01(\x0b\x32\x15.segments.v1.TypeSpec:\x02\x38\x01\"\x86\x01\n\x11GetSchemaResponse\x12-\n\nproperties\x18\x01 \x03(\x0b\x32\x19.segments.v1.PropertyInfo\x12/\n\x0b\x65vent_types\x18\x02 \x03(\x0b\x32\x1a.segments.v1.EventTypeInfo\x12\x11\n\ttime_zone\x18\x03 \x01(\t2\xa1\x01\n\rSchemaService\x12\x44\n\x07\x44\x65\x63lare\x12\x1b.segments.v1.DeclareRequest\x1a\x1c.segments.v1.DeclareResponse\x12J\n\tGetSchema\x12\x1d.segments.v1.GetSchemaRequest\x1a\x1e.segments.v1.GetSchemaResponseB+\n\x0f\x63om.segments.v1P\x01Z\x16segments/v1;segmentsv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,21 +45,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EVENTDECLARATION_ATTRIBUTESENTRY']._serialized_start=289
   _globals['_EVENTDECLARATION_ATTRIBUTESENTRY']._serialized_end=361
   _globals['_DECLARATION']._serialized_start=364
-  _globals['_DECLARATION']._serialized_end=517
-  _globals['_DECLAREREQUEST']._serialized_start=519
-  _globals['_DECLAREREQUEST']._serialized_end=583
-  _globals['_DECLARERESPONSE']._serialized_start=585
-  _globals['_DECLARERESPONSE']._serialized_end=620
-  _globals['_GETSCHEMAREQUEST']._serialized_start=622
-  _globals['_GETSCHEMAREQUEST']._serialized_end=640
-  _globals['_PROPERTYINFO']._serialized_start=642
-  _globals['_PROPERTYINFO']._serialized_end=725
-  _globals['_EVENTTYPEINFO']._serialized_start=728
-  _globals['_EVENTTYPEINFO']._serialized_end=895
+  _globals['_DECLARATION']._serialized_end=500
+  _globals['_DECLAREREQUEST']._serialized_start=502
+  _globals['_DECLAREREQUEST']._serialized_end=596
+  _globals['_DECLARERESPONSE']._serialized_start=598
+  _globals['_DECLARERESPONSE']._serialized_end=633
+  _globals['_GETSCHEMAREQUEST']._serialized_start=635
+  _globals['_GETSCHEMAREQUEST']._serialized_end=653
+  _globals['_PROPERTYINFO']._serialized_start=655
+  _globals['_PROPERTYINFO']._serialized_end=738
+  _globals['_EVENTTYPEINFO']._serialized_start=741
+  _globals['_EVENTTYPEINFO']._serialized_end=908
   _globals['_EVENTTYPEINFO_ATTRIBUTESENTRY']._serialized_start=289
   _globals['_EVENTTYPEINFO_ATTRIBUTESENTRY']._serialized_end=361
-  _globals['_GETSCHEMARESPONSE']._serialized_start=898
-  _globals['_GETSCHEMARESPONSE']._serialized_end=1032
-  _globals['_SCHEMASERVICE']._serialized_start=1035
-  _globals['_SCHEMASERVICE']._serialized_end=1196
+  _globals['_GETSCHEMARESPONSE']._serialized_start=911
+  _globals['_GETSCHEMARESPONSE']._serialized_end=1045
+  _globals['_SCHEMASERVICE']._serialized_start=1048
+  _globals['_SCHEMASERVICE']._serialized_end=1209
 # @@protoc_insertion_point(module_scope)

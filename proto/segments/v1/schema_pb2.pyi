@@ -40,20 +40,20 @@ class EventDeclaration(_message.Message):
     def __init__(self, name: _Optional[str] = ..., attributes: _Optional[_Mapping[str, TypeSpec]] = ...) -> None: ...
 
 class Declaration(_message.Message):
-    __slots__ = ("property", "event", "ts_ms")
+    __slots__ = ("property", "event")
     PROPERTY_FIELD_NUMBER: _ClassVar[int]
     EVENT_FIELD_NUMBER: _ClassVar[int]
-    TS_MS_FIELD_NUMBER: _ClassVar[int]
     property: PropertyDeclaration
     event: EventDeclaration
-    ts_ms: int
-    def __init__(self, property: _Optional[_Union[PropertyDeclaration, _Mapping]] = ..., event: _Optional[_Union[EventDeclaration, _Mapping]] = ..., ts_ms: _Optional[int] = ...) -> None: ...
+    def __init__(self, property: _Optional[_Union[PropertyDeclaration, _Mapping]] = ..., event: _Optional[_Union[EventDeclaration, _Mapping]] = ...) -> None: ...
 
 class DeclareRequest(_message.Message):
-    __slots__ = ("declarations",)
+    __slots__ = ("declarations", "ts_ms")
     DECLARATIONS_FIELD_NUMBER: _ClassVar[int]
+    TS_MS_FIELD_NUMBER: _ClassVar[int]
     declarations: _containers.RepeatedCompositeFieldContainer[Declaration]
-    def __init__(self, declarations: _Optional[_Iterable[_Union[Declaration, _Mapping]]] = ...) -> None: ...
+    ts_ms: int
+    def __init__(self, declarations: _Optional[_Iterable[_Union[Declaration, _Mapping]]] = ..., ts_ms: _Optional[int] = ...) -> None: ...
 
 class DeclareResponse(_message.Message):
     __slots__ = ("accepted",)
