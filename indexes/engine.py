@@ -34,6 +34,10 @@ class IngestResult:
     accepted: int = 0  # records applied (events, profiles, erasures, declarations)
     duplicates: int = 0  # events whose event_id was already accepted: acknowledged, ignored
     errors: list[RecordError] = field(default_factory=list)  # rejected records (partial mode)
+    # Input indexes of the duplicates, ascending. DurableEngine fills it (it drops duplicates at
+    # admission, where it knows their positions); the in-memory Engine only counts them (the shard
+    # finds them while applying) and leaves it empty.
+    duplicate_indexes: list[int] = field(default_factory=list)
 
 
 def now_ms() -> int:

@@ -23,6 +23,14 @@ Ingest, from any number of threads (docs/DURABILITY.md, "Ordered apply"):
    under the state lock, and only then returns (acknowledges). Queries read under the same lock, so
    they see only durable state, and the in-memory state is always the replay of a log prefix.
 
+Two phases, for a caller that must make several engines agree (the sharded cluster, actors/): `prepare`
+is step 1 alone and returns a PreparedBatch (nothing appended, its reservation held); `commit` is
+steps 2 and 3; `release` drops the reservation instead. `ingest` = prepare + commit. A prepared batch
+carrying declarations is the only one of its kind until committed or released (a second one waits in
+`prepare`), and the schema later batches validate against changes only when its commit has LSNs, as in
+the one-phase path. The engine does not expire prepared batches (the caller bounds their life, see
+actors/prepared.py); `close` releases those left over.
+
 A failed append (write or fsync error) is never acknowledged, and the engine then refuses all ingest
 (the log never retries, docs/LOG.md): close and reopen to continue.
 """
@@ -33,7 +41,7 @@ import os
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -55,7 +63,7 @@ from indexes.log.file_log import DEFAULT_MAX_PENDING_RECORDS
 from indexes.log.fsio import Fsync
 from indexes.log.segment_writer import DEFAULT_SEGMENT_SIZE_BYTES
 from indexes.plan.compile import Plan
-from indexes.records import DeclarationRecord, Record, validate_batch
+from indexes.records import DeclarationRecord, Record, RecordError, validate_batch
 from indexes.rules.model import Node
 from indexes.schema import Schema
 from indexes.shard.dense_ids import MAX_CUSTOMERS_PER_SHARD, ShardFullError
@@ -74,7 +82,46 @@ KEEP_SNAPSHOTS = 2
 # durable and only needs CPU, so running out means a bug, and the engine stops accepting ingest.
 APPLY_WAIT_TIMEOUT_MS = 120_000
 CLOSE_TIMEOUT_MS = 120_000
+# A declaration batch waits in `prepare` this long for another prepared declaration batch to be
+# committed or released (declarations are rare; the cluster sends them one at a time).
+DECLARATION_WAIT_TIMEOUT_MS = 30_000
 _WAIT_SLICE_S = 0.5
+
+PREPARED = "prepared"
+COMMITTING = "committing"
+COMMITTED = "committed"
+FAILED = "failed"
+RELEASED = "released"
+
+
+class PreparedBatchError(RuntimeError):
+    """`commit` of a batch that is no longer prepared (released, committed, or being committed)."""
+
+
+@dataclass(eq=False)
+class PreparedBatch:
+    """A batch after admission (validated, deduplicated, reserved) with nothing appended. Hand it to
+    `commit` or `release` of the engine that prepared it, once."""
+
+    records: list[Record]  # what commit appends, in batch order (duplicates dropped)
+    ticket: Ticket | None  # the reservation; None when nothing is left to append
+    waits: list[Ticket]  # in-flight batches holding originals of dropped duplicates
+    duplicate_indexes: list[int]  # input indexes of the events dropped as duplicates, ascending
+    errors: list[RecordError]  # rejected records (partial mode), by input index
+    schema: Schema  # the schema after this batch (its declarations applied)
+    base_schema: Schema  # the admission schema it was validated against
+    declares: bool
+    state: str = field(default=PREPARED)
+
+    @property
+    def duplicates(self) -> int:
+        return len(self.duplicate_indexes)
+
+    @property
+    def needs_commit(self) -> bool:
+        """False when commit would append nothing and wait for nothing (all duplicates of applied
+        events, or all rejected): the batch can be committed at once, in the caller's thread."""
+        return self.ticket is not None or bool(self.waits)
 
 
 @dataclass(frozen=True)
@@ -115,6 +162,9 @@ class DurableEngine:
         self._log = log
         self._engine = engine
         self._admit_lock = threading.Lock()
+        self._admission = threading.Condition(self._admit_lock)  # wakes declaration batches in prepare
+        self._prepared: set[PreparedBatch] = set()  # guarded by _admit_lock: prepared, not yet committed
+        self._declaring: PreparedBatch | None = None  # guarded by _admit_lock: the one prepared declaration batch
         self._state = threading.Condition(threading.RLock())
         self._pending_schema: Schema = engine.schema.copy()  # guarded by _admit_lock
         self._inflight = InFlight()  # guarded by _state
@@ -184,11 +234,14 @@ class DurableEngine:
         return durable, open_report
 
     def close(self) -> None:
-        """Refuse new ingest, wait for batches in flight, then sync and close the log."""
+        """Refuse new ingest, release prepared batches nobody committed, wait for batches in flight,
+        then sync and close the log."""
         with self._admit_lock:
             if self._closed:
                 return
             self._closed = True
+            for prepared in list(self._prepared):
+                self._release_prepared(prepared)
         with self._state:
             self._wait(lambda: self._inflight.count == 0, CLOSE_TIMEOUT_MS, "batches in flight to finish")
         self._log.close()
@@ -210,25 +263,114 @@ class DurableEngine:
         duplicates: acknowledged, not appended. Raises ShardFullError before appending when the shard
         could overflow, LogBackpressureError when the log's queue stays full for `timeout_ms`, and
         LogFailedError when the log failed (then and for every later call)."""
+        return self.commit(self.prepare(raws, partial=partial), timeout_ms)
+
+    def prepare(self, raws: Sequence[Any], *, partial: bool = False) -> PreparedBatch:
+        """Admission alone: validate, deduplicate, check capacity and reserve; nothing is appended.
+
+        Raises what `ingest` raises before appending (RecordBatchError, ShardFullError, LogFailedError
+        when refusing), and TimeoutError when a declaration batch waited DECLARATION_WAIT_TIMEOUT_MS for
+        another prepared declaration batch. The result must go to `commit` or `release`."""
         if len(raws) > MAX_BATCH_RECORDS:
             raise ValueError(f"a batch holds at most {MAX_BATCH_RECORDS} records (got {len(raws)}): split it")
-        with self._admit_lock:
-            self._check_accepting()
-            batch = validate_batch(raws, self._pending_schema, partial=partial)
+        deadline = time.monotonic() + DECLARATION_WAIT_TIMEOUT_MS / 1000
+        with self._admission:
+            # Bounded by the deadline; only a declaration batch meeting another prepared one waits.
+            while True:
+                self._check_accepting()
+                base = self._pending_schema
+                batch = validate_batch(raws, base, partial=partial)
+                declares = any(type(r) is DeclarationRecord for r in batch.records)
+                if not declares or self._declaring is None:
+                    break
+                remaining_s = deadline - time.monotonic()
+                if remaining_s <= 0:
+                    raise TimeoutError(
+                        f"a declaration batch waited {DECLARATION_WAIT_TIMEOUT_MS} ms for another "
+                        "prepared declaration batch; retry"
+                    )
+                self._admission.wait(min(_WAIT_SLICE_S, remaining_s))
             kept, ticket = self._admit(batch.records)
-            records = kept.records
-            declares = any(type(r) is DeclarationRecord for r in records)
-            if ticket is not None and declares:
+            duplicate_indexes: list[int] = []
+            if kept.duplicates:
+                kept_ids = {id(r) for r in kept.records}
+                duplicate_indexes = [i for r, i in zip(batch.records, batch.indexes, strict=True) if id(r) not in kept_ids]
+            assert len(duplicate_indexes) == kept.duplicates
+            prepared = PreparedBatch(
+                records=kept.records, ticket=ticket, waits=kept.waits, duplicate_indexes=duplicate_indexes,
+                errors=list(batch.errors), schema=batch.schema, base_schema=base, declares=declares,
+            )
+            assert not declares or ticket is not None, "a declaration is never a duplicate"
+            self._prepared.add(prepared)
+            if declares:
+                self._declaring = prepared
+        return prepared
+
+    def commit(self, prepared: PreparedBatch, timeout_ms: int | None = None) -> IngestResult:
+        """Append a prepared batch (group commit), apply it in log order, wait for the originals of its
+        duplicates, then return (acknowledge). Raises PreparedBatchError when it is no longer prepared
+        (released, e.g. by `close`), and what `ingest` raises from appending on."""
+        records, ticket = prepared.records, prepared.ticket
+        first_lsn = end_lsn = -1
+        with self._admission:
+            if prepared.state != PREPARED:
+                raise PreparedBatchError(f"the batch is {prepared.state}, not prepared: prepare it again")
+            prepared.state = COMMITTING
+            self._prepared.discard(prepared)
+            if prepared.declares:
                 # Hold admission until the declaration has its LSNs: every later batch may use it.
-                first_lsn, end_lsn = self._append(records, ticket, timeout_ms)
-                self._pending_schema = batch.schema
-        if ticket is not None:
-            if not declares:
-                first_lsn, end_lsn = self._append(records, ticket, timeout_ms)
-            self._applier.apply(Appended(first_lsn, end_lsn, records, ticket), APPLY_WAIT_TIMEOUT_MS)
-        if kept.waits:
-            self._await_tickets(kept.waits)
-        return IngestResult(accepted=len(records), duplicates=kept.duplicates, errors=list(batch.errors))
+                assert self._declaring is prepared and ticket is not None
+                assert prepared.base_schema is self._pending_schema, "only declarations change it, one at a time"
+                try:
+                    first_lsn, end_lsn = self._append(records, ticket, timeout_ms)
+                    self._pending_schema = prepared.schema
+                except BaseException:
+                    prepared.state = FAILED
+                    raise
+                finally:
+                    self._declaring = None
+                    self._admission.notify_all()
+        try:
+            if ticket is not None:
+                if not prepared.declares:
+                    first_lsn, end_lsn = self._append(records, ticket, timeout_ms)
+                self._applier.apply(Appended(first_lsn, end_lsn, records, ticket), APPLY_WAIT_TIMEOUT_MS)
+            if prepared.waits:
+                self._await_tickets(prepared.waits)
+        except BaseException:
+            prepared.state = FAILED
+            raise
+        prepared.state = COMMITTED
+        return IngestResult(
+            accepted=len(records), duplicates=prepared.duplicates, errors=list(prepared.errors),
+            duplicate_indexes=list(prepared.duplicate_indexes),
+        )
+
+    def release(self, prepared: PreparedBatch) -> bool:
+        """Drop a prepared batch's reservation; nothing of it is stored. Idempotent: False when it was
+        not prepared any more (already released, or committed / being committed)."""
+        with self._admission:
+            return self._release_prepared(prepared)
+
+    def _release_prepared(self, prepared: PreparedBatch) -> bool:
+        """Admission lock held."""
+        if prepared.state != PREPARED:
+            return False
+        prepared.state = RELEASED
+        self._prepared.discard(prepared)
+        if self._declaring is prepared:
+            self._declaring = None
+            self._admission.notify_all()
+        if prepared.ticket is not None:
+            # Duplicates in other batches waiting on this one's events fail (and are retried).
+            self._release(prepared.ticket, ok=False)
+        return True
+
+    @property
+    def prepared_count(self) -> int:
+        """Batches prepared and neither committed nor released."""
+        with self._admit_lock:
+            return len(self._prepared)
 
     def _admit(self, records: list[Record]) -> tuple[Deduplicated, Ticket | None]:
         """Deduplicate, bound new customers and reserve (admission lock held). The ticket is None when
@@ -420,4 +562,11 @@ def _size(path: Path) -> int:
         return 0
 
 
-__all__ = ["DurableEngine", "EngineOpenReport", "EngineStats", "MAX_BATCH_RECORDS"]
+__all__ = [
+    "DurableEngine",
+    "EngineOpenReport",
+    "EngineStats",
+    "MAX_BATCH_RECORDS",
+    "PreparedBatch",
+    "PreparedBatchError",
+]
