@@ -1,0 +1,71 @@
+"""Sizes and times of the gRPC layer, shared by the server and the client (docs/SERVICE.md, "Limits").
+
+Every reply the server builds is bounded so that it fits MAX_REPLY_MESSAGE_BYTES, whatever the data:
+member pages and samples by their id count (ids are at most 256 bytes, RECORDS.md), error lists by
+their length and the length of each text. The asserts at the bottom check that arithmetic.
+"""
+
+from __future__ import annotations
+
+from indexes.records import MAX_CUSTOMER_ID_BYTES
+
+MIB = 1 << 20
+
+# Requests carry ingest batches of up to MAX_BATCH_RECORDS records: 64 MiB leaves ~670 bytes a record.
+MAX_REQUEST_MESSAGE_BYTES = 64 * MIB
+# gRPC's own default; other languages' clients receive at least this much without configuration.
+MAX_REPLY_MESSAGE_BYTES = 4 * MIB
+# google.rpc.Status details ride in trailing metadata, which clients cap at 8 KiB by default (some at
+# 16 KiB); the server keeps its details under ~4 KiB (below) and our client accepts up to this.
+MAX_METADATA_BYTES = 64 * 1024
+
+MAX_BATCH_RECORDS = 100_000  # records per IngestRequest (ingest.proto); the engine's batch bound too
+
+DEFAULT_PAGE_SIZE = 1_000
+MAX_PAGE_SIZE = 10_000  # larger requests are lowered to it (query.proto)
+DEFAULT_SAMPLE_SIZE = 20
+MAX_SAMPLE_SIZE = 1_000
+MAX_RULE_BYTES = 1 * MIB  # a rule's text or JSON; Preview echoes it back in canonical form
+
+MAX_LISTED_RECORD_ERRORS = 1_000  # RecordError entries in one reply; the rest is counted only
+# Texts are clipped by UTF-8 bytes: a field path names user-chosen keys (attrs.NAME), a reason may
+# quote a value.
+MAX_FIELD_BYTES = 160
+MAX_REASON_BYTES = 500
+
+MAX_FIELD_VIOLATIONS = 10  # in a google.rpc.BadRequest; the status message counts the rest
+MAX_VIOLATION_DESCRIPTION_BYTES = 160
+MAX_STATUS_MESSAGE_BYTES = 300
+
+GRACE_PERIOD_S = 10.0  # in-flight RPCs may finish this long after SIGTERM before they are cancelled
+HEALTH_POLL_INTERVAL_S = 0.5  # how often backend.serving() is read into the health service
+DEFAULT_QUERY_TIMEOUT_S = 60.0  # the client's deadline for queries and admin calls
+DEFAULT_INGEST_TIMEOUT_S = 300.0  # the client's deadline for one ingest batch (fsync + apply)
+
+_REPEATED_ENTRY_OVERHEAD_BYTES = 1 + 2  # tag + length varint of an entry of up to 16383 bytes
+_PAGE_TOKEN_MAX_BYTES = 1024  # base64 of version, 16-byte digest, as_of, an id of <= 256 bytes, checksum
+
+# A page of the longest ids, plus the token and the few scalar fields, fits a reply.
+assert MAX_PAGE_SIZE * (MAX_CUSTOMER_ID_BYTES + _REPEATED_ENTRY_OVERHEAD_BYTES) + _PAGE_TOKEN_MAX_BYTES < (
+    MAX_REPLY_MESSAGE_BYTES - 64 * 1024
+)
+# A preview: its sample, plus the canonical rule text (at most ~2x the rule as sent).
+assert MAX_SAMPLE_SIZE * (MAX_CUSTOMER_ID_BYTES + 3) + 2 * MAX_RULE_BYTES < MAX_REPLY_MESSAGE_BYTES
+# An ingest reply: one packed status byte per record, plus the listed errors at their longest.
+_ERROR_ENTRY_MAX_BYTES = 16 + MAX_FIELD_BYTES + MAX_REASON_BYTES
+assert MAX_BATCH_RECORDS + MAX_LISTED_RECORD_ERRORS * _ERROR_ENTRY_MAX_BYTES < MAX_REPLY_MESSAGE_BYTES
+# Error metadata: the serialized google.rpc.Status (base64 in metadata: 4/3) plus grpc-message
+# (percent-encoded: up to 3x) stays under 8 KiB, the common client default.
+_STATUS_DETAILS_MAX_BYTES = 64 + MAX_STATUS_MESSAGE_BYTES + MAX_FIELD_VIOLATIONS * (
+    8 + MAX_FIELD_BYTES + MAX_VIOLATION_DESCRIPTION_BYTES
+)
+assert _STATUS_DETAILS_MAX_BYTES * 4 // 3 + 3 * MAX_STATUS_MESSAGE_BYTES < 8 * 1024
+
+
+def clip(text: str, max_bytes: int) -> str:
+    """`text` cut to at most `max_bytes` of UTF-8 (on a character boundary), marked with '...'."""
+    encoded = text.encode("utf-8")
+    if len(encoded) <= max_bytes:
+        return text
+    assert max_bytes > 3
+    return encoded[: max_bytes - 3].decode("utf-8", errors="ignore") + "..."

@@ -1,0 +1,153 @@
+"""The grpc.aio server: the four segments.v1 services, health, reflection, graceful shutdown.
+
+    exit_code = asyncio.run(serve(open_backend, "127.0.0.1", 50051, on_listening=print_line))
+
+Lifecycle: open the backend (Ray, recovery: may take a while) -> optional preparation (the demo
+workspace) -> bind and start -> `on_listening(host, port)` -> serve until SIGTERM / SIGINT -> health
+NOT_SERVING -> stop accepting and drain in-flight RPCs for GRACE_PERIOD_S -> wait for shielded
+mutations (service/calls.py) -> backend.close() (drains and syncs every shard's log) -> exit code 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from actors.api import SegmentsBackend
+from proto.segments.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    ingest_pb2,
+    ingest_pb2_grpc,
+    query_pb2,
+    query_pb2_grpc,
+    schema_pb2,
+    schema_pb2_grpc,
+)
+from service.calls import BackendCalls
+from service.handlers_admin import AdminServicer
+from service.handlers_ingest import IngestServicer
+from service.handlers_query import QueryServicer
+from service.handlers_schema import SchemaServicer
+from service.health import HealthReporter
+from service.limits import (
+    GRACE_PERIOD_S,
+    MAX_METADATA_BYTES,
+    MAX_REPLY_MESSAGE_BYTES,
+    MAX_REQUEST_MESSAGE_BYTES,
+)
+from service.time_zone import TimeZoneCache
+
+log = logging.getLogger("segments.service")
+
+SEGMENTS_SERVICES = tuple(
+    module.DESCRIPTOR.services_by_name[name].full_name
+    for module, name in (
+        (ingest_pb2, "IngestService"),
+        (query_pb2, "QueryService"),
+        (schema_pb2, "SchemaService"),
+        (admin_pb2, "AdminService"),
+    )
+)
+SERVER_OPTIONS = (
+    ("grpc.max_receive_message_length", MAX_REQUEST_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_REPLY_MESSAGE_BYTES),
+    ("grpc.max_metadata_size", MAX_METADATA_BYTES),
+    # A second server on the same port would split the traffic silently; fail to bind instead.
+    ("grpc.so_reuseport", 0),
+)
+
+
+@dataclass
+class Running:
+    server: grpc.aio.Server
+    port: int
+    health: HealthReporter
+    calls: BackendCalls
+
+
+async def start_server(backend: SegmentsBackend, host: str, port: int) -> Running:
+    """Bind (port 0: a free one) and start serving `backend`; the caller stops it with `stop_server`."""
+    calls = BackendCalls()
+    server = grpc.aio.server(options=SERVER_OPTIONS)
+    time_zone = TimeZoneCache(backend, calls)
+    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(backend, calls), server)
+    query_pb2_grpc.add_QueryServiceServicer_to_server(QueryServicer(backend, calls), server)
+    schema_pb2_grpc.add_SchemaServiceServicer_to_server(SchemaServicer(backend, calls, time_zone), server)
+    admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(backend, calls), server)
+    health = HealthReporter(backend, SEGMENTS_SERVICES)
+    health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
+    health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+    reflection.enable_server_reflection((*SEGMENTS_SERVICES, health_name, reflection.SERVICE_NAME), server)
+    bound = server.add_insecure_port(f"{_bracketed(host)}:{port}")
+    if bound == 0:
+        raise OSError(f"cannot listen on {host}:{port}")
+    await server.start()
+    await health.start()
+    return Running(server, bound, health, calls)
+
+
+async def stop_server(running: Running, grace_s: float = GRACE_PERIOD_S) -> None:
+    """Health NOT_SERVING, refuse new RPCs, let in-flight ones finish (up to `grace_s`), then wait for
+    the mutations they started. The backend is the caller's to close afterwards."""
+    await running.health.stop()
+    await running.server.stop(grace_s)
+    if not await running.calls.drain(grace_s):
+        log.warning("%d backend mutations still running after %.0f s; closing the backend drains them",
+                    running.calls.in_flight, grace_s)
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def _install_signal_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(number, stop.set)
+
+
+async def serve(
+    open_backend: Callable[[], Awaitable[SegmentsBackend]],
+    host: str,
+    port: int,
+    *,
+    on_listening: Callable[[str, int], None],
+    prepare: Callable[[SegmentsBackend, asyncio.Event], Awaitable[None]] | None = None,
+    grace_s: float = GRACE_PERIOD_S,
+) -> int:
+    """Run until SIGTERM or SIGINT; 0 after a clean shutdown. `prepare` runs before the port opens
+    and sees the stop event (the demo ingest stops early when it is set)."""
+    stop = asyncio.Event()
+    _install_signal_handlers(stop)
+    backend = await open_backend()
+    try:
+        # Opening the backend may have started Ray, which can install its own handlers.
+        _install_signal_handlers(stop)
+        if prepare is not None:
+            await prepare(backend, stop)
+        if stop.is_set():
+            return 0
+        running = await start_server(backend, host, port)
+        try:
+            on_listening(host, running.port)
+            await stop.wait()
+            log.info("shutting down: draining in-flight calls (up to %.0f s)", grace_s)
+        finally:
+            await stop_server(running, grace_s)
+    finally:
+        await backend.close()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop = asyncio.get_running_loop()
+            for number in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(number)
+    log.info("backend closed; bye")
+    return 0
