@@ -1,0 +1,79 @@
+"""`segments serve`: open the sharded backend on a data directory and run the gRPC server until SIGTERM.
+
+Prints exactly one line on stdout when the port is open, `listening on HOST:PORT` (with --port 0 the
+port picked), so scripts and tests can wait for it; logs go to stderr. Exit code 0 after a clean
+shutdown, 2 when the data directory or an option is unusable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from actors.api import SegmentsBackend
+from indexes.durable.commands import CommandError
+from service.backend import BackendOpenError, open_backend
+from service.cli import DEFAULT_DATA_DIR, DEFAULT_DEMO_DATA_DIR
+from service.demo import ensure_demo
+from service.server import serve
+
+DEMO_EXAMPLES = (
+    "count --server {target} 'count(order_created, last 30 days) = 0'",
+    "members --server {target} 'tags has \"vip\" and sum(order_created.amount, last 90 days) >= 2000'",
+    "stats --server {target}",
+)
+
+
+def _segments_command() -> str:
+    """How this process was started, for commands a person can paste (e.g. .venv/bin/segments)."""
+    script = Path(sys.argv[0])
+    if script.name == "segments" and script.is_file():
+        relative = os.path.relpath(script.resolve(), Path.cwd())
+        return relative if not relative.startswith("..") else str(script.resolve())
+    return "segments"
+
+
+def _ignore_default_data_root(data_dir: Path) -> None:
+    """The default data directories live under .data/ in the checkout; keep them out of git status."""
+    root = data_dir.parent
+    if root.name == ".data" and not (root / ".gitignore").exists():
+        root.mkdir(parents=True, exist_ok=True)
+        (root / ".gitignore").write_text("# written by `segments serve`: data, not sources\n*\n", encoding="utf-8")
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not 0 <= args.port <= 65535:
+        raise CommandError(f"--port must be 0..65535 (got {args.port})")
+    data_dir = Path(args.data_dir or (DEFAULT_DEMO_DATA_DIR if args.demo else DEFAULT_DATA_DIR))
+    if args.data_dir is None:
+        _ignore_default_data_root(data_dir)
+
+    def on_listening(host: str, port: int) -> None:
+        target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        print(f"listening on {target}", flush=True)
+        if args.demo:
+            command = _segments_command()
+            examples = "\n".join(f"  {shlex.quote(command) if ' ' in command else command} {e.format(target=target)}"
+                                 for e in DEMO_EXAMPLES)
+            print(f"demo workspace in {data_dir}; try:\n{examples}\nstop with Ctrl-C (or SIGTERM)",
+                  file=sys.stderr, flush=True)
+
+    async def prepare(backend: SegmentsBackend, stop: asyncio.Event) -> None:
+        if args.demo:
+            await ensure_demo(backend, data_dir, stop)
+
+    async def opened() -> SegmentsBackend:
+        return await open_backend(data_dir, shards=args.shards, tz=args.tz)
+
+    try:
+        return asyncio.run(serve(opened, args.host, args.port, on_listening=on_listening, prepare=prepare))
+    except BackendOpenError as exc:
+        raise CommandError(f"cannot open {data_dir}: {exc}") from exc
+    except OSError as exc:
+        raise CommandError(f"cannot serve on {args.host}:{args.port}: {exc}") from exc
