@@ -1,0 +1,264 @@
+"""One shard: a DurableEngine on DATA_DIR/shard-NNNN serving the router's calls.
+
+Plain Python and thread-safe; actors/shard_actor.py runs it as a Ray actor (Ray lives there only).
+
+* Opening (snapshot + log replay) runs in a background thread, so the actor answers at once: until the
+  engine is open every call but `state`/`stats` raises ShardUnavailableError (the router maps it to
+  UNAVAILABLE). The same happens after a crash: Ray restarts the actor, which reopens the workspace.
+* Ingest is two-phase (docs/SERVICE.md): `prepare` keeps the engine's PreparedBatch under a token in a
+  bounded registry that releases forgotten batches (actors/prepared.py); `commit` / `release` take it.
+* Queries take a compiled plan (compiled once at the router) and answer a count, or a page of members
+  from a cached sorted member list (actors/member_pages.py).
+* Compaction needs the workspace closed: new calls are refused, calls in progress drain, prepared
+  batches are released, the engine closes, `indexes.durable.compact` runs, the engine reopens.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import xxhash
+
+from actors.api import ShardCompactionInfo, ShardSnapshotInfo, ShardStatsInfo, ShardUnavailableError
+from actors.member_pages import ShardPage, SortedMembersCache, page_after
+from actors.prepared import MAX_PREPARED_BATCHES_PER_SHARD, PREPARED_BATCH_TTL_MS, PreparedRegistry
+from indexes.durable import DurableEngine, compact
+from indexes.engine import IngestResult
+from indexes.log import LogLockedError
+from indexes.plan.compile import Plan
+from indexes.records import RecordBatchError, RecordError
+from indexes.schema import Schema
+
+SERVING = "SERVING"
+RECOVERING = "RECOVERING"
+FAILED = "FAILED"
+
+# After a crash Ray may start the new actor while the old process still holds the log's flock (the
+# kernel drops it when that process is gone); opening retries this long before the shard is FAILED.
+OPEN_LOCK_RETRY_MS = 30_000
+_OPEN_LOCK_RETRY_SLICE_S = 0.1
+# Compaction waits this long for calls in progress before closing the engine under them.
+DRAIN_TIMEOUT_MS = 60_000
+_WAIT_SLICE_S = 0.5
+
+
+@dataclass(frozen=True)
+class PrepareReply:
+    token: str | None  # commit or release it; None when there is nothing to commit
+    errors: list[RecordError]  # by sub-batch index: rejected records (partial), or why it was refused
+    refused: bool  # not partial and some record is invalid: nothing reserved
+    result: IngestResult | None  # the final result when token is None and not refused
+
+
+def plan_digest(plan: Plan) -> str:
+    """Cache key of a compiled plan: plans are frozen dataclasses of tuples, ints, strs, dates and
+    Decimals, whose repr is deterministic."""
+    return xxhash.xxh3_128_hexdigest(repr(plan).encode())
+
+
+class ShardService:
+    def __init__(
+        self,
+        shard: int,
+        data_dir: str,
+        shard_path: str,
+        *,
+        sync: str = "always",
+        max_prepared_batches: int = MAX_PREPARED_BATCHES_PER_SHARD,
+        prepared_batch_ttl_ms: int = PREPARED_BATCH_TTL_MS,
+    ) -> None:
+        self.shard = shard
+        self.data_dir = Path(data_dir)
+        self.shard_path = shard_path
+        self._sync = sync
+        self._cond = threading.Condition()
+        self._engine: DurableEngine | None = None  # guarded by _cond; set while SERVING
+        self._state = RECOVERING
+        self._reason: str | None = "opening the workspace"
+        self._active = 0  # calls using the engine now (guarded by _cond)
+        self._closed = False
+        self._prepared = PreparedRegistry(max_prepared_batches, prepared_batch_ttl_ms)
+        self._members = SortedMembersCache()
+        self._stop = threading.Event()
+        self.opened_at_s: float | None = None
+        threading.Thread(target=self._open, name=f"shard-{shard}-open", daemon=True).start()
+        # Releases prepared batches nobody committed; checks a few times per TTL.
+        interval_s = min(prepared_batch_ttl_ms / 4000, 5.0)
+        threading.Thread(target=self._reap, args=(interval_s,), name=f"shard-{shard}-reaper", daemon=True).start()
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    def _open(self) -> None:
+        deadline = time.monotonic() + OPEN_LOCK_RETRY_MS / 1000
+        # Bounded by the deadline: only a held lock is retried.
+        while True:
+            try:
+                engine = DurableEngine.open(self.data_dir / self.shard_path, sync=self._sync, create=False)
+                break
+            except LogLockedError as exc:
+                if time.monotonic() >= deadline or self._stop.is_set():
+                    self._set_state(FAILED, f"cannot open: {exc}")
+                    return
+                time.sleep(_OPEN_LOCK_RETRY_SLICE_S)
+            except Exception as exc:  # the shard cannot serve; stats and the health check say why
+                self._set_state(FAILED, f"cannot open: {exc!r}")
+                return
+        with self._cond:
+            if self._closed:  # closed while opening
+                engine.close()
+                return
+            self._engine = engine
+            self._state, self._reason = SERVING, None
+            self.opened_at_s = time.monotonic()
+            self._cond.notify_all()
+
+    def _set_state(self, state: str, reason: str | None) -> None:
+        with self._cond:
+            self._state, self._reason = state, reason
+            self._cond.notify_all()
+
+    def _reap(self, interval_s: float) -> None:
+        while not self._stop.wait(interval_s):
+            self._prepared.expire()
+
+    def state(self) -> tuple[str, str | None]:
+        """(SERVING | RECOVERING | FAILED, why not serving)."""
+        with self._cond:
+            return self._state, self._reason
+
+    @contextmanager
+    def _use(self) -> Iterator[DurableEngine]:
+        """The engine for one call, or ShardUnavailableError; compaction waits for the call to end."""
+        with self._cond:
+            if self._state != SERVING or self._engine is None:
+                raise ShardUnavailableError(f"shard {self.shard} is {self._state}: {self._reason}")
+            engine = self._engine
+            self._active += 1
+        try:
+            yield engine
+        finally:
+            with self._cond:
+                self._active -= 1
+                self._cond.notify_all()
+
+    def _quiesce(self, reason: str) -> DurableEngine:
+        """Refuse new calls, wait for those in progress, release prepared batches; the engine is then
+        no longer reachable by calls (the caller closes it)."""
+        deadline = time.monotonic() + DRAIN_TIMEOUT_MS / 1000
+        with self._cond:
+            if self._state != SERVING or self._engine is None:
+                raise ShardUnavailableError(f"shard {self.shard} is {self._state}: {self._reason}")
+            engine = self._engine
+            self._state, self._reason, self._engine = RECOVERING, reason, None
+            while self._active > 0 and time.monotonic() < deadline:
+                self._cond.wait(_WAIT_SLICE_S)
+        self._prepared.release_all()
+        self._members.clear()
+        return engine
+
+    def close(self) -> None:
+        """Release prepared batches, wait for ingest in flight, sync and close the log."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+        self._stop.set()
+        try:
+            engine = self._quiesce("closed")
+        except ShardUnavailableError:
+            engine = None  # never opened, or failed: nothing to close
+        if engine is not None:
+            engine.close()
+        self._set_state(FAILED, "closed")
+
+    # --- ingest --------------------------------------------------------------------------------
+    def prepare(self, raws: list[Any], partial: bool) -> PrepareReply:
+        with self._use() as engine:
+            try:
+                prepared = engine.prepare(raws, partial=partial)
+            except RecordBatchError as exc:
+                # Returned, not raised: the router merges every shard's errors into one answer.
+                return PrepareReply(None, list(exc.errors), True, None)
+            if not prepared.needs_commit:
+                return PrepareReply(None, list(prepared.errors), False, engine.commit(prepared))
+            token = self._prepared.add(prepared, engine.release)
+            return PrepareReply(token, list(prepared.errors), False, None)
+
+    def commit(self, token: str, timeout_ms: int | None) -> IngestResult:
+        with self._use() as engine:
+            return engine.commit(self._prepared.take(token), timeout_ms)
+
+    def release(self, token: str) -> bool:
+        """Works while the shard is not serving too: a release must never wait for recovery."""
+        return self._prepared.release(token)
+
+    # --- queries -------------------------------------------------------------------------------
+    def schema(self) -> Schema:
+        with self._use() as engine:
+            return engine.schema.copy()
+
+    def count(self, plan: Plan, as_of_ms: int) -> int:
+        with self._use() as engine:
+            return engine.count(plan, as_of_ms)
+
+    def members_page(self, plan: Plan, digest: str, as_of_ms: int, after: str | None, page_size: int) -> ShardPage:
+        with self._use() as engine:
+            with engine.read_state() as inner:
+                # Under the state lock: the LSN in the key is the state the list is built from.
+                key = (digest, as_of_ms, engine.applied_lsn)
+                members = self._members.get(key)
+                unsorted = None if members is not None else inner.shard.ids.externals(inner.evaluate(plan, as_of_ms))
+            if members is None:
+                assert unsorted is not None
+                members = sorted(unsorted)  # outside the state lock: ingest is not held up by the sort
+                self._members.put(key, members)
+            return page_after(members, after, page_size)
+
+    # --- operations ----------------------------------------------------------------------------
+    def snapshot(self) -> ShardSnapshotInfo:
+        with self._use() as engine:
+            info = engine.snapshot()
+        path = Path(info.path)
+        relative = path.relative_to(self.data_dir) if path.is_relative_to(self.data_dir) else path
+        return ShardSnapshotInfo(shard=self.shard, lsn=info.covered_lsn, size_bytes=info.size_bytes, path=str(relative))
+
+    def compact(self) -> ShardCompactionInfo:
+        engine = self._quiesce("compacting")
+        error: BaseException | None = None
+        try:
+            engine.close()
+            report = compact(self.data_dir / self.shard_path)
+        except BaseException as exc:
+            error = exc
+        finally:
+            # Reopen whatever happened: compaction leaves a workspace that opens (docs/DURABILITY.md).
+            self._set_state(RECOVERING, "reopening after compaction")
+            self._open()
+        if error is not None:
+            raise error
+        return ShardCompactionInfo(
+            shard=self.shard, records_before=report.records_before, records_after=report.records_after,
+            size_bytes_before=report.log_bytes_before, size_bytes_after=report.log_bytes_after,
+        )
+
+    def stats(self) -> ShardStatsInfo:
+        state, _ = self.state()
+        try:
+            with self._use() as engine:
+                stats = engine.stats()
+        except ShardUnavailableError:
+            return ShardStatsInfo(self.shard, state, 0, 0, 0, 0, 0, None, 0, self.shard_path)
+        return ShardStatsInfo(
+            shard=self.shard, state=SERVING, customers=stats.customers, events=stats.events,
+            event_ids=stats.event_ids, applied_lsn=stats.applied_lsn, log_size_bytes=stats.log_size_bytes,
+            snapshot_age_ms=stats.snapshot_age_ms, records_since_snapshot=stats.records_since_snapshot,
+            path=self.shard_path,
+        )
+
+    def prepared_count(self) -> int:
+        return len(self._prepared)
