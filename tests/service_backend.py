@@ -1,8 +1,7 @@
 """A SegmentsBackend on one DurableEngine, for tests of service/ only (never shipped, never sharded).
 
 It lets the handlers be tested in process, and wrapped to inject backend failures (overload,
-unavailable shards). Ingest calls are serialized, which makes the per-record duplicate statuses
-exact: the event ids a batch repeats are looked up before the batch goes in.
+unavailable shards, slow calls).
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ from actors.api import (
 )
 from indexes.durable import DurableEngine
 from indexes.durable.compaction import compact
-from indexes.records import EventRecord, validate_batch
 from indexes.rules import format_rule
 from indexes.schema import Schema
 
@@ -41,7 +39,6 @@ class DurableBackend:
         self.data_dir = data_dir
         self.tz = tz
         self._engine: DurableEngine | None = DurableEngine.open(data_dir / "shard-0", tz=tz)
-        self._ingest_lock = asyncio.Lock()
 
     @property
     def engine(self) -> DurableEngine:
@@ -49,29 +46,17 @@ class DurableBackend:
         return self._engine
 
     async def ingest(self, raws: list[dict[str, Any]], *, partial: bool, timeout_ms: int | None) -> IngestOutcome:
-        async with self._ingest_lock:
-            return await asyncio.to_thread(self._ingest, raws, partial, timeout_ms)
-
-    def _ingest(self, raws: list[dict[str, Any]], partial: bool, timeout_ms: int | None) -> IngestOutcome:
-        engine = self.engine
-        checked = validate_batch(raws, engine.schema, partial=True)
-        statuses = [RecordStatus.REJECTED] * len(raws)
-        events = [(i, r) for i, r in zip(checked.indexes, checked.records, strict=True) if type(r) is EventRecord]
-        with engine.read_state() as state:
-            fresh, _ = state.shard.event_ids.filter_new([r.event_id for _, r in events])
-        for index in checked.indexes:
-            statuses[index] = RecordStatus.ACCEPTED
-        for (index, _), is_fresh in zip(events, fresh.tolist(), strict=True):
-            if not is_fresh:
-                statuses[index] = RecordStatus.DUPLICATE
-        result = engine.ingest(raws, partial=partial, timeout_ms=timeout_ms)
-        assert result.duplicates == statuses.count(RecordStatus.DUPLICATE)
+        result = await asyncio.to_thread(self.engine.ingest, raws, partial=partial, timeout_ms=timeout_ms)
+        statuses = [RecordStatus.ACCEPTED] * len(raws)
+        for error in result.errors:
+            statuses[error.index] = RecordStatus.REJECTED
+        for index in result.duplicate_indexes:
+            statuses[index] = RecordStatus.DUPLICATE
         return IngestOutcome(result.accepted, result.duplicates, statuses, list(result.errors))
 
     async def declare(self, bodies: list[dict[str, Any]], ts_ms: int | None) -> int:
         raws = [{"declare": body, **({} if ts_ms is None else {"ts": ts_ms})} for body in bodies]
-        async with self._ingest_lock:
-            result = await asyncio.to_thread(self.engine.ingest, raws)
+        result = await asyncio.to_thread(self.engine.ingest, raws)
         return result.accepted
 
     async def schema(self) -> Schema:
