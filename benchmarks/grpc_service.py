@@ -1,0 +1,319 @@
+"""Service benchmark: the real server (Ray shards behind gRPC) on generated data, side by side with DuckDB.
+
+    python -m benchmarks.grpc_service --customers 1000000 --events 20000000 --shards 2 \
+        [--streams 8] [--batch 2000] [--repeats 30] [--clients 16] [--load-seconds 20] [--json out.json]
+
+Steps, in one run on the same generated records (benchmarks/generator.py, seeded):
+  1. start `segments serve --shards N --port 0` in a subprocess on a fresh data directory
+  2. streaming ingest: the records are encoded to IngestRequest bytes `--chunk` at a time outside the
+     timed section (the client's protobuf encoding is not the server's cost), then sent on `--streams`
+     concurrent IngestStream calls; each stream's summary arrives once all its batches are durable.
+     Reported: events/s durable, from the first byte sent to the last summary.
+  3. the seed suite through `SegmentsClient.count`, `--repeats` times each (p50/p99 per query), and the
+     same rules on in-process DuckDB over the same data; counts must be identical or the run fails
+  4. `--clients` closed-loop clients in `--client-processes` processes cycle through the seed suite for
+     `--load-seconds`: counts/s and latency percentiles under load
+Prints markdown and writes JSON. Only public entry points: the CLI, the gRPC API and the client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import psutil
+
+from benchmarks.duckdb_runner import DuckDbRunner
+from benchmarks.generator import generate_columns, iter_records, load_seed_suite, placeholders
+from indexes.engine import Engine
+from proto.segments.v1 import ingest_pb2
+from service.client import CHANNEL_OPTIONS, SegmentsClient
+from service.convert_records import records_to_pb
+
+SUITE = Path(__file__).resolve().parents[1].parent / "shared" / "bench" / "seed_suite.json"
+SERVER_START_TIMEOUT_S = 300.0
+INGEST_STREAM_METHOD = "/segments.v1.IngestService/IngestStream"
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] if ordered else 0.0
+
+
+class Server:
+    """`segments serve` in a subprocess; `target` once it printed its `listening on` line."""
+
+    def __init__(self, data_dir: Path, shards: int) -> None:
+        command = [sys.executable, "-m", "service.cli", "serve", "--data-dir", str(data_dir),
+                   "--port", "0", "--shards", str(shards)]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        self.target = self._wait_listening()
+
+    def _wait_listening(self) -> str:
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                raise SystemExit(f"server exited with {self.process.wait()} before listening")
+            if line.startswith("listening on "):
+                return line.split()[-1]
+        raise SystemExit("server did not start listening in time")
+
+    def rss_bytes(self) -> int:
+        """The server process and its children (the shard actors, Ray's own processes)."""
+        root = psutil.Process(self.process.pid)
+        processes = [root, *root.children(recursive=True)]
+        return sum(p.memory_info().rss for p in processes if p.is_running())
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def encoded_chunks(data: object, batch: int, chunk_records: int) -> Iterator[list[bytes]]:
+    """Serialized IngestRequests of `batch` records, `chunk_records` records' worth at a time."""
+    chunk: list[bytes] = []
+    in_chunk = 0
+    for records in iter_records(data, batch):  # type: ignore[arg-type]
+        chunk.append(ingest_pb2.IngestRequest(records=records_to_pb(records)).SerializeToString())
+        in_chunk += len(records)
+        if in_chunk >= chunk_records:
+            yield chunk
+            chunk, in_chunk = [], 0
+    if chunk:
+        yield chunk
+
+
+def _send_stream(send: grpc.StreamUnaryMultiCallable, part: list[bytes],
+                 replies: list[ingest_pb2.IngestStreamResponse], failures: list[BaseException]) -> None:
+    try:
+        replies.append(send(iter(part), timeout=3600))
+    except BaseException as exc:  # reported by the caller; a failed stream fails the benchmark
+        failures.append(exc)
+
+
+def stream_ingest(target: str, data: object, args: argparse.Namespace) -> dict:
+    channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+    send = channel.stream_unary(INGEST_STREAM_METHOD, request_serializer=lambda raw: raw,
+                                response_deserializer=ingest_pb2.IngestStreamResponse.FromString)
+    timed_s = 0.0
+    accepted = duplicates = batches = 0
+    encode_s = 0.0
+    started_encoding = time.perf_counter()
+    for chunk in encoded_chunks(data, args.batch, args.chunk):
+        encode_s += time.perf_counter() - started_encoding
+        parts = [chunk[i :: args.streams] for i in range(args.streams)]
+        replies: list[ingest_pb2.IngestStreamResponse] = []
+        failures: list[BaseException] = []
+
+        threads = [threading.Thread(target=_send_stream, args=(send, part, replies, failures)) for part in parts if part]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        timed_s += time.perf_counter() - started
+        if failures:
+            raise SystemExit(f"ingest stream failed: {failures[0]!r}")
+        for reply in replies:
+            accepted += reply.accepted
+            duplicates += reply.duplicates
+            batches += reply.batches
+            assert reply.rejected == 0, reply.errors
+        print(f"  ingested {accepted:,} records, {accepted / timed_s:,.0f}/s", file=sys.stderr)
+        started_encoding = time.perf_counter()
+    channel.close()
+    return {"records": accepted, "duplicates": duplicates, "batches": batches, "seconds": round(timed_s, 2),
+            "records_per_s": round(accepted / timed_s), "client_encode_s": round(encode_s, 1)}
+
+
+def _load_worker(target: str, rules: list[dict], as_of_ms: int, threads: int, seconds: float,
+                 out: multiprocessing.Queue) -> None:
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def loop(offset: int) -> None:
+        mine: list[float] = []
+        with SegmentsClient(target) as client:
+            turn = offset
+            while time.monotonic() < stop_at:
+                rule = rules[turn % len(rules)]
+                turn += 1
+                started = time.perf_counter()
+                try:
+                    client.count(rule, as_of_ms)
+                except Exception as exc:  # counted and reported, the load goes on
+                    with lock:
+                        errors.append(repr(exc)[:200])
+                    continue
+                mine.append((time.perf_counter() - started) * 1000)
+        with lock:
+            latencies.extend(mine)
+
+    workers = [threading.Thread(target=loop, args=(i * 7,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    out.put((latencies, errors))
+
+
+def concurrent_counts(target: str, rules: list[dict], as_of_ms: int, args: argparse.Namespace) -> dict:
+    context = multiprocessing.get_context("spawn")
+    queue: multiprocessing.Queue = context.Queue()
+    per_process = [args.clients // args.client_processes + (1 if i < args.clients % args.client_processes else 0)
+                   for i in range(args.client_processes)]
+    processes = [context.Process(target=_load_worker, args=(target, rules, as_of_ms, n, args.load_seconds, queue))
+                 for n in per_process if n]
+    started = time.perf_counter()
+    for process in processes:
+        process.start()
+    results = [queue.get(timeout=args.load_seconds + 120) for _ in processes]
+    for process in processes:
+        process.join()
+    elapsed_s = time.perf_counter() - started
+    latencies = [ms for lat, _ in results for ms in lat]
+    errors = [e for _, errs in results for e in errs]
+    return {"clients": args.clients, "processes": len(processes), "seconds": round(elapsed_s, 1),
+            "counts": len(latencies), "counts_per_s": round(len(latencies) / args.load_seconds),
+            "p50_ms": round(percentile(latencies, 0.5), 2), "p99_ms": round(percentile(latencies, 0.99), 2),
+            "errors": len(errors), "first_errors": errors[:3]}
+
+
+def run(args: argparse.Namespace) -> dict:
+    started = time.perf_counter()
+    data = generate_columns(args.customers, args.events, seed=args.seed)
+    print(f"generated {args.customers:,} customers / {data.event_count:,} events in "
+          f"{time.perf_counter() - started:.1f}s", file=sys.stderr)
+    data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="segments-grpc-bench-"))
+    server = Server(data_dir, args.shards)
+    try:
+        print(f"server on {server.target}, {args.shards} shards, data in {data_dir}", file=sys.stderr)
+        ingest = stream_ingest(server.target, data, args)
+        ingest["server_rss_bytes"] = server.rss_bytes()
+        duck = DuckDbRunner(data)
+        compiler = Engine(tz="UTC")  # compiles the rules for DuckDB's SQL translator only
+        suite = load_seed_suite(SUITE, placeholders(data))
+        rows = []
+        with SegmentsClient(server.target) as client:
+            for query_id, rule in suite:
+                count = client.count(rule, data.as_of_ms).count
+                timings = []
+                for _ in range(args.repeats):
+                    t0 = time.perf_counter()
+                    client.count(rule, data.as_of_ms)
+                    timings.append((time.perf_counter() - t0) * 1000)
+                plan = compiler.compile(rule)
+                duck_count = duck.count(plan, data.as_of_ms)
+                duck_timings = []
+                for _ in range(args.duckdb_repeats):
+                    t0 = time.perf_counter()
+                    duck.count(plan, data.as_of_ms)
+                    duck_timings.append((time.perf_counter() - t0) * 1000)
+                if duck_count != count:
+                    raise SystemExit(f"count mismatch on {query_id}: service {count}, duckdb {duck_count}")
+                row = {"id": query_id, "count": count,
+                       "grpc_p50_ms": round(percentile(timings, 0.5), 2),
+                       "grpc_p99_ms": round(percentile(timings, 0.99), 2),
+                       "duckdb_p50_ms": round(percentile(duck_timings, 0.5), 2)}
+                row["speedup"] = round(row["duckdb_p50_ms"] / max(row["grpc_p50_ms"], 1e-3), 1)
+                rows.append(row)
+                print(f"{query_id:26s} {count:9d} grpc p50 {row['grpc_p50_ms']:7.2f} p99 {row['grpc_p99_ms']:7.2f} ms"
+                      f"  duckdb {row['duckdb_p50_ms']:8.1f} ms", file=sys.stderr)
+        del duck
+        load = concurrent_counts(server.target, [rule for _, rule in suite], data.as_of_ms, args)
+        print(f"load: {load}", file=sys.stderr)
+    finally:
+        server.stop()
+        if not args.data_dir and not args.keep:
+            shutil.rmtree(data_dir, ignore_errors=True)
+    grpc_p50s = [r["grpc_p50_ms"] for r in rows]
+    duck_p50s = [r["duckdb_p50_ms"] for r in rows]
+    return {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": {"cores": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+                    "python": platform.python_version(), "load_avg_1m": round(os.getloadavg()[0], 2)},
+        "customers": args.customers, "events": data.event_count, "shards": args.shards,
+        "ingest": ingest, "queries": rows,
+        "suite_median_grpc_ms": round(statistics.median(grpc_p50s), 2),
+        "suite_worst_p50_ms": max(grpc_p50s), "suite_worst_p99_ms": max(r["grpc_p99_ms"] for r in rows),
+        "suite_median_duckdb_ms": round(statistics.median(duck_p50s), 2),
+        "median_speedup": round(statistics.median(duck_p50s) / max(statistics.median(grpc_p50s), 1e-3), 1),
+        "load": load,
+    }
+
+
+def markdown(result: dict) -> str:
+    ingest, load = result["ingest"], result["load"]
+    lines = [
+        f"Service over gRPC: {result['customers']:,} customers / {result['events']:,} events, "
+        f"{result['shards']} shards, {result['machine']['cores']} cores, {result['date']}",
+        "",
+        "| query | members | gRPC p50 ms | gRPC p99 ms | DuckDB p50 ms | speed-up |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in result["queries"]:
+        lines.append(f"| {r['id']} | {r['count']:,} | {r['grpc_p50_ms']} | {r['grpc_p99_ms']} | "
+                     f"{r['duckdb_p50_ms']} | {r['speedup']}x |")
+    lines += [
+        "",
+        f"Suite median over gRPC {result['suite_median_grpc_ms']} ms (worst p50 {result['suite_worst_p50_ms']} ms, "
+        f"worst p99 {result['suite_worst_p99_ms']} ms), DuckDB {result['suite_median_duckdb_ms']} ms "
+        f"({result['median_speedup']}x).",
+        f"Streaming ingest: {ingest['records']:,} records in {ingest['seconds']} s = {ingest['records_per_s']:,} "
+        f"records/s durable ({ingest['batches']} batches on parallel streams); server RSS "
+        f"{ingest['server_rss_bytes'] / 2**30:.2f} GiB.",
+        f"Load: {load['clients']} clients, {load['counts_per_s']:,} counts/s, p50 {load['p50_ms']} ms, "
+        f"p99 {load['p99_ms']} ms, {load['errors']} errors.",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=2_000_000)
+    parser.add_argument("--shards", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--streams", type=int, default=8, help="concurrent IngestStream calls")
+    parser.add_argument("--batch", type=int, default=2000, help="records per IngestRequest")
+    parser.add_argument("--chunk", type=int, default=2_000_000, help="records encoded ahead of each timed send")
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--duckdb-repeats", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--client-processes", type=int, default=4)
+    parser.add_argument("--load-seconds", type=float, default=20.0)
+    parser.add_argument("--data-dir", help="use (and keep) this data directory")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary data directory")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    result = run(args)
+    print(markdown(result))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
