@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint bench clean
+.PHONY: test lint bench serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,11 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# The gRPC server on 127.0.0.1:50051 with a generated demo shop (.data/demo, ingested on the first
+# start only); it prints example commands once it listens. Ctrl-C stops it cleanly.
+serve: $(STAMP)
+	$(BIN)/segments serve --demo --host 127.0.0.1 --port 50051
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.engine --customers 100000 --events 2000000

@@ -72,6 +72,7 @@ async def ensure_demo(backend: SegmentsBackend, data_dir: Path, stop: asyncio.Ev
             ingested += len(batch)
             bar.update(len(batch))
     assert ingested == total
+    await backend.snapshot()  # so that later starts load a snapshot instead of replaying 500k records
     seconds = time.perf_counter() - started
     _write_marker(data_dir, ingested, seconds)
     print(f"demo: {ingested} records in {seconds:.1f} s", file=sys.stderr, flush=True)

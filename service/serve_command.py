@@ -24,7 +24,7 @@ from service.server import serve
 
 DEMO_EXAMPLES = (
     "count --server {target} 'count(order_created, last 30 days) = 0'",
-    "members --server {target} 'tags has \"vip\" and sum(order_created.amount, last 90 days) >= 2000'",
+    "members --server {target} 'tags has \"vip\" and sum(order_created.amount, last 365 days) >= 500'",
     "stats --server {target}",
 )
 
