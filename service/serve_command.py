@@ -76,4 +76,5 @@ def run_serve(args: argparse.Namespace) -> int:
     except BackendOpenError as exc:
         raise CommandError(f"cannot open {data_dir}: {exc}") from exc
     except OSError as exc:
-        raise CommandError(f"cannot serve on {args.host}:{args.port}: {exc}") from exc
+        raise CommandError(str(exc) if str(exc).startswith("cannot listen") else
+                           f"cannot serve on {args.host}:{args.port}: {exc}") from exc

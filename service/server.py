@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -87,7 +88,10 @@ async def start_server(backend: SegmentsBackend, host: str, port: int) -> Runnin
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
     reflection.enable_server_reflection((*SEGMENTS_SERVICES, health_name, reflection.SERVICE_NAME), server)
-    bound = server.add_insecure_port(f"{_bracketed(host)}:{port}")
+    try:
+        bound = server.add_insecure_port(f"{_bracketed(host)}:{port}")
+    except RuntimeError as exc:  # grpc reports a failed bind this way
+        raise OSError(f"cannot listen on {host}:{port} (in use, or not an address of this machine)") from exc
     if bound == 0:
         raise OSError(f"cannot listen on {host}:{port}")
     await server.start()
@@ -109,6 +113,20 @@ def _bracketed(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
+def check_port_free(host: str, port: int) -> None:
+    """OSError now when `host:port` cannot be bound, rather than after minutes of shard recovery.
+    (The real bind happens later; a port taken in between still fails there, with the same error.)"""
+    if port == 0:
+        return
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as grpc does: TIME_WAIT is no conflict
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise OSError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+
+
 def _install_signal_handlers(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for number in (signal.SIGTERM, signal.SIGINT):
@@ -126,6 +144,7 @@ async def serve(
 ) -> int:
     """Run until SIGTERM or SIGINT; 0 after a clean shutdown. `prepare` runs before the port opens
     and sees the stop event (the demo ingest stops early when it is set)."""
+    check_port_free(host, port)
     stop = asyncio.Event()
     _install_signal_handlers(stop)
     backend = await open_backend()

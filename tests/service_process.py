@@ -46,9 +46,10 @@ class ServerProcess:
         self.target = line[len(LISTENING):].strip()
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
-        """Signal the server and wait for it; its exit code."""
+        """Signal the server (0: it was signalled already) and wait for it; its exit code."""
         assert self.process is not None
-        self.process.send_signal(sig)
+        if sig:
+            self.process.send_signal(sig)
         try:
             code = self.process.wait(STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:

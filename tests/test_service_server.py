@@ -5,6 +5,8 @@ slow); the last test stops it with SIGTERM and restarts it on the same data dire
 from __future__ import annotations
 
 import json
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -155,21 +157,54 @@ def test_cli_commands_against_the_server(
     assert len(stats["shards"]) == 2 and stats["customers"] >= CUSTOMERS
 
 
-def test_sigterm_exits_zero_and_a_restart_keeps_the_data(
+def test_a_taken_port_is_refused_before_the_backend_opens(server: ServerProcess, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    port = server.target.rsplit(":", 1)[1]
+    started = time.monotonic()
+    assert cli_main(["serve", "--port", port, "--data-dir", str(tmp_path / "other")]) == 2
+    assert "cannot listen on 127.0.0.1:" in capsys.readouterr().err
+    assert time.monotonic() - started < 10 and not (tmp_path / "other").exists()
+
+
+def test_sigterm_drains_exits_zero_and_a_restart_keeps_the_data(
     loaded: ServerProcess, shop: dict[str, Any]
 ) -> None:
     as_of = shop["as_of_ms"]
+    not_drained = {"not": {"property": "city", "op": "eq", "value": "Drained"}}  # the customers added below
+    rules = [(name, {"all": [rule, not_drained]}) for name, rule in shop["rules"]]
     with SegmentsClient(loaded.target) as client:
-        before = client.stats()
-        counts = {name: client.count(rule, as_of).count for name, rule in shop["rules"]}
+        counts = {name: client.count(rule, as_of).count for name, rule in rules}
+    first_sent, go_on = threading.Event(), threading.Event()
+    drained = [{"customer_id": f"drain-{i}", "ts": 1, "properties": {"city": "Drained"}} for i in range(20)]
+
+    def batches() -> Iterator[list[dict[str, Any]]]:
+        yield drained[:10]
+        first_sent.set()
+        go_on.wait(30)  # the second batch goes out after SIGTERM: the stream is in flight meanwhile
+        yield drained[10:]
+
+    outcome: dict[str, Any] = {}
+
+    def stream() -> None:
+        with SegmentsClient(loaded.target) as streaming:
+            outcome["result"] = streaming.ingest_stream(batches())
+
+    sender = threading.Thread(target=stream)
+    sender.start()
+    assert first_sent.wait(30)
+    time.sleep(0.5)
+    assert loaded.process is not None
     started = time.monotonic()
-    assert loaded.stop() == 0, loaded.log_tail()
-    assert "backend closed" in loaded.log_tail()
-    stop_seconds = time.monotonic() - started
+    loaded.process.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    go_on.set()
+    sender.join(30)
+    assert outcome["result"].batches == 2 and outcome["result"].accepted == 20  # drained, not cut off
+    assert loaded.stop(0) == 0, loaded.log_tail()  # already signalled: only waits for the exit
+    assert "backend closed" in loaded.log_tail() and time.monotonic() - started < 30
+
     loaded.start()
     with SegmentsClient(loaded.target) as client:
         assert client.health() == "SERVING"
-        after = client.stats()
-        assert (after.customers, after.events) == (before.customers, before.events)
-        assert {name: client.count(rule, as_of).count for name, rule in shop["rules"]} == counts
-    assert stop_seconds < 30
+        assert client.count('city = "Drained"').count == 20
+        assert {name: client.count(rule, as_of).count for name, rule in rules} == counts
