@@ -18,8 +18,8 @@ from service.convert_values import (
     ConversionError,
     timestamp_from_pb,
     timestamp_to_pb,
-    value_from_pb,
     value_to_pb,
+    values_from_pb,
 )
 
 
@@ -39,16 +39,14 @@ def record_from_pb(record: records_pb2.Record) -> dict[str, Any]:
             "customer_id": event.customer_id,
             "type": event.type,
             "ts": timestamp_from_pb(event),
-            "attrs": {name: value_from_pb(value, f"attrs.{name}") for name, value in event.attrs.items()},
+            "attrs": values_from_pb(event.attrs, "attrs"),
         }
     if kind == "profile":
         profile = record.profile
         return {
             "customer_id": profile.customer_id,
             "ts": timestamp_from_pb(profile),
-            "properties": {
-                name: value_from_pb(value, f"properties.{name}") for name, value in profile.properties.items()
-            },
+            "properties": values_from_pb(profile.properties, "properties"),
         }
     if kind == "erasure":
         return {"forget_customer": record.erasure.forget_customer, "ts": timestamp_from_pb(record.erasure)}

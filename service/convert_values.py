@@ -29,12 +29,24 @@ class ConversionError(ValueError):
 
 
 # --- protobuf -> Python (server) -----------------------------------------------------------------
+# Kinds whose protobuf value is already the JSON-equivalent one (the common case, read inline).
+PLAIN_KINDS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
+
+
+def values_from_pb(values: Any, prefix: str) -> dict[str, JsonValue]:
+    """A map<string, Value> (attrs, properties) -> dict; field paths are built only for errors."""
+    out: dict[str, JsonValue] = {}
+    for name in values:  # iterating keys and indexing is faster than .items() on upb maps
+        value = values[name]
+        kind = value.WhichOneof("kind")
+        out[name] = getattr(value, kind) if kind in PLAIN_KINDS else value_from_pb(value, f"{prefix}.{name}")
+    return out
+
+
 def value_from_pb(value: records_pb2.Value, field: str) -> JsonValue:
     kind = value.WhichOneof("kind")
-    if kind == "string_value":
-        return value.string_value
-    if kind == "int_value":
-        return value.int_value
+    if kind in PLAIN_KINDS:
+        return getattr(value, kind)
     if kind == "decimal_value":
         text = value.decimal_value
         try:
@@ -42,10 +54,6 @@ def value_from_pb(value: records_pb2.Value, field: str) -> JsonValue:
         except ValueError as exc:
             raise ConversionError(field, f"decimal_value {text[:40]!r}: {exc}") from None
         return text
-    if kind == "double_value":
-        return value.double_value
-    if kind == "bool_value":
-        return value.bool_value
     if kind == "list_value":
         return list(value.list_value.values)
     if kind == "null_value":
