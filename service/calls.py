@@ -32,6 +32,11 @@ def remaining_ms(context: grpc.aio.ServicerContext) -> int | None:
     return None if seconds is None else int(seconds * 1000)
 
 
+class DeadlineExceeded(Exception):
+    """The call's own deadline passed while the backend worked (a TimeoutError raised by the backend
+    itself is something else: it gave up waiting for a shard)."""
+
+
 class BackendCalls:
     """Runs backend coroutines for the handlers; remembers the mutations still running."""
 
@@ -44,18 +49,18 @@ class BackendCalls:
             return await call
         if seconds <= 0:
             _close(call)
-            raise TimeoutError
-        return await asyncio.wait_for(call, seconds)
+            raise DeadlineExceeded
+        return await _within(call, seconds)
 
     async def mutation(self, context: grpc.aio.ServicerContext, call: Coroutine[Any, Any, T]) -> T:
         seconds = remaining_s(context)
         if seconds is not None and seconds <= 0:
             call.close()  # never started: nothing to drain
-            raise TimeoutError
+            raise DeadlineExceeded
         task = asyncio.ensure_future(call)
         self._mutations.add(task)
         task.add_done_callback(self._finished)
-        return await asyncio.wait_for(asyncio.shield(task), seconds)
+        return await _within(asyncio.shield(task), seconds)
 
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self._mutations.discard(task)
@@ -72,6 +77,17 @@ class BackendCalls:
         if self._mutations:
             await asyncio.wait(set(self._mutations), timeout=timeout_s)
         return not self._mutations
+
+
+async def _within(call: Awaitable[T], seconds: float | None) -> T:
+    scope = asyncio.timeout(seconds)
+    try:
+        async with scope:
+            return await call
+    except TimeoutError:
+        if scope.expired():
+            raise DeadlineExceeded from None
+        raise
 
 
 def _close(call: Awaitable[Any]) -> None:

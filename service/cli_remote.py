@@ -134,6 +134,8 @@ def ingest(args: argparse.Namespace, client: SegmentsClient) -> int:
 def evaluate(args: argparse.Namespace, client: SegmentsClient) -> int:
     rule = embedded.read_rule_argument(args.rule)
     with_members = bool(getattr(args, "members", False))
+    if args.tz and args.tz != (zone := client.schema().time_zone):
+        raise CommandError(f"--tz {args.tz}: the server's workspace is in {zone} (omit --tz with --server)")
     if args.json:
         preview = client.preview(rule, _as_of(args), sample_size=1)
         out: dict[str, Any] = {"count": preview.count, "as_of": format_timestamp_ms(preview.as_of_ms),

@@ -6,7 +6,8 @@
 | OverloadedError, LogBackpressureError | RESOURCE_EXHAUSTED | RetryInfo |
 | ShardUnavailableError | UNAVAILABLE | RetryInfo |
 | ShardFullError, LogFailedError | FAILED_PRECONDITION | |
-| TimeoutError (the call's deadline ran out) | DEADLINE_EXCEEDED | |
+| DeadlineExceeded (the call's deadline ran out, service/calls.py) | DEADLINE_EXCEEDED | |
+| TimeoutError raised by the backend itself (it gave up waiting for a shard) | UNAVAILABLE | RetryInfo |
 | anything else | INTERNAL (logged with its traceback; the client sees no internals) | |
 
 Details are built with grpcio-status (`rpc_status.to_status`) and bounded (service/limits.py) so
@@ -31,6 +32,7 @@ from indexes.records import RecordBatchError, RecordError
 from indexes.rules.errors import RuleError, join
 from indexes.schema import SchemaError
 from indexes.shard.dense_ids import ShardFullError
+from service.calls import DeadlineExceeded
 from service.limits import (
     MAX_FIELD_BYTES,
     MAX_FIELD_VIOLATIONS,
@@ -115,8 +117,10 @@ def status_of(exc: BaseException) -> grpc.Status:
         return _retry_later(code_pb2.UNAVAILABLE, f"unavailable, retry shortly: {exc}")
     if isinstance(exc, ShardFullError | LogFailedError):
         return _status(code_pb2.FAILED_PRECONDITION, str(exc))
-    if isinstance(exc, TimeoutError):
+    if isinstance(exc, DeadlineExceeded):
         return _status(code_pb2.DEADLINE_EXCEEDED, "the call's deadline passed before the server finished")
+    if isinstance(exc, TimeoutError):  # the backend's own wait (for a shard), not the caller's deadline
+        return _retry_later(code_pb2.UNAVAILABLE, f"the backend timed out, retry shortly: {exc}")
     log.error("internal error", exc_info=exc)
     return _status(code_pb2.INTERNAL, f"internal error ({type(exc).__name__}; logged on the server)")
 

@@ -94,8 +94,8 @@ async def start_server(backend: SegmentsBackend, host: str, port: int) -> Runnin
         raise OSError(f"cannot listen on {host}:{port} (in use, or not an address of this machine)") from exc
     if bound == 0:
         raise OSError(f"cannot listen on {host}:{port}")
+    await health.start()  # NOT_SERVING until the backend has been asked, from the first request on
     await server.start()
-    await health.start()
     return Running(server, bound, health, calls)
 
 

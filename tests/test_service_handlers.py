@@ -163,6 +163,7 @@ def test_members_pages_cover_every_member_once(server: InProcessServer, client: 
     (OverloadedError("shard 0 has 64 batches queued"), grpc.StatusCode.RESOURCE_EXHAUSTED),
     (ShardUnavailableError("shard 0 is recovering"), grpc.StatusCode.UNAVAILABLE),
     (ShardFullError("shard 0 is full"), grpc.StatusCode.FAILED_PRECONDITION),
+    (TimeoutError("shard 0 did not answer"), grpc.StatusCode.UNAVAILABLE),  # not the caller's deadline
     (KeyError("internal detail"), grpc.StatusCode.INTERNAL),
 ])
 def test_backend_errors_map_to_status_codes(
