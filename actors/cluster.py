@@ -253,9 +253,11 @@ class Cluster:
         (indexes are the caller's) and nothing is stored on any shard."""
         if len(raws) > MAX_BATCH_RECORDS:
             raise ValueError(f"a batch holds at most {MAX_BATCH_RECORDS} records (got {len(raws)}): split it")
+        await self._ensure_schema_consistent()
+        # Checked after the last await: from here to the task's registration nothing interleaves, so
+        # compact() either refuses this ingest or waits for it.
         if self._compacting:
             raise ShardUnavailableError("compaction is running; ingest resumes when it ends")
-        await self._ensure_schema_consistent()
         routed = route_batch(raws, self.layout.shards)
         early = router_errors(raws, routed, self._schema)
         clients = self._take_slots(routed.targets())

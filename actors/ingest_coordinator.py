@@ -20,6 +20,7 @@ writes are last-writer-wins, and the failed shard either has its part durably (d
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -37,6 +38,7 @@ from indexes.schema import Schema
 # the first prepared sub-batch (PREPARED_BATCH_TTL_MS): a sub-batch it commits is never expired.
 PREPARE_PHASE_LIMIT_MS = PREPARED_BATCH_TTL_MS // 2
 MAX_REPORTED_ERRORS = 100  # as indexes.records.validate_batch reports at most, when not partial
+RELEASE_WAIT_MS = 5_000
 
 
 def router_errors(raws: Sequence[Any], routed: RoutedBatch, schema: Schema) -> list[RecordError]:
@@ -117,7 +119,10 @@ async def release_all(clients: Sequence[ShardClient], replies: dict[int, Prepare
     """Best effort: a shard that cannot be reached lost its prepared batches in its restart, or
     releases them when they expire."""
     tokens = [(shard, reply.token) for shard, reply in replies.items() if reply.token is not None]
-    await asyncio.gather(*(clients[shard].call("release", token) for shard, token in tokens), return_exceptions=True)
+    releases = asyncio.gather(*(clients[shard].call("release", token) for shard, token in tokens), return_exceptions=True)
+    # Bounded: a release sent to a restarting actor waits for the restart, which lost the batch anyway.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(releases, RELEASE_WAIT_MS / 1000)
 
 
 async def _commit(

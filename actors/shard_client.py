@@ -102,7 +102,12 @@ class ShardClient:
             return
         interval_ms = PROBE_INTERVAL_SERVING_MS if self.state == SERVING else PROBE_INTERVAL_DOWN_MS
         if now_s - self._probed_s >= interval_ms / 1000:
-            self._probe = self.handle.state.remote().future()
+            try:
+                self._probe = self.handle.state.remote().future()
+            except Exception as exc:  # Ray itself is going away: the monitor must go on answering
+                self.mark_down(FAILED, f"cannot probe: {exc!r}")
+                self._probed_s = now_s
+                return
             self._probe_sent_s = now_s
 
     def _read_probe(self, probe: concurrent.futures.Future) -> None:

@@ -29,6 +29,7 @@ from actors.api import ShardCompactionInfo, ShardSnapshotInfo, ShardStatsInfo, S
 from actors.member_pages import ShardPage, SortedMembersCache, page_after
 from actors.prepared import MAX_PREPARED_BATCHES_PER_SHARD, PREPARED_BATCH_TTL_MS, PreparedRegistry
 from indexes.durable import DurableEngine, compact
+from indexes.durable.engine import PreparedBatchError
 from indexes.engine import IngestResult
 from indexes.log import LogLockedError
 from indexes.plan.compile import Plan
@@ -191,7 +192,12 @@ class ShardService:
 
     def commit(self, token: str, timeout_ms: int | None) -> IngestResult:
         with self._use() as engine:
-            return engine.commit(self._prepared.take(token), timeout_ms)
+            try:
+                prepared = self._prepared.take(token)
+            except PreparedBatchError as exc:
+                # Lost in a restart of this actor, or expired: nothing of it is stored here.
+                raise ShardUnavailableError(f"shard {self.shard}: {exc}; nothing stored on it, retry") from None
+            return engine.commit(prepared, timeout_ms)
 
     def release(self, token: str) -> bool:
         """Works while the shard is not serving too: a release must never wait for recovery."""
