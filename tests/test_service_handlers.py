@@ -14,12 +14,13 @@ import grpc
 import pytest
 
 from actors.api import OverloadedError, RecordStatus, ShardUnavailableError
+from indexes.durable.engine import MAX_BATCH_RECORDS as ENGINE_MAX_BATCH_RECORDS
 from indexes.shard.dense_ids import ShardFullError
 from proto.segments.v1 import ingest_pb2, ingest_pb2_grpc, query_pb2, query_pb2_grpc, records_pb2
 from service.client import SegmentsClient, rule_pb
 from service.client_types import SegmentsError
 from service.convert_records import record_to_pb
-from service.limits import HEALTH_POLL_INTERVAL_S, MAX_FIELD_VIOLATIONS, MAX_PAGE_SIZE
+from service.limits import HEALTH_POLL_INTERVAL_S, MAX_BATCH_RECORDS, MAX_FIELD_VIOLATIONS, MAX_PAGE_SIZE
 from tests.service_backend import DurableBackend
 from tests.service_inprocess import InProcessServer
 
@@ -244,6 +245,7 @@ def test_declare_and_schema(client: SegmentsClient) -> None:
 
 
 def test_oversized_batches_are_refused_before_decoding(server: InProcessServer) -> None:
+    assert MAX_BATCH_RECORDS == ENGINE_MAX_BATCH_RECORDS  # the service's bound is the engine's
     erasure = record_to_pb({"forget_customer": "nobody", "ts": 1})
     request = ingest_pb2.IngestRequest(records=[erasure] * 100_001)
     options = [("grpc.max_send_message_length", 64 << 20)]
