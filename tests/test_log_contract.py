@@ -199,7 +199,7 @@ def test_bad_batches_are_rejected_whole(log: EventLog) -> None:
     with pytest.raises(ValueError):
         log.append([])
     with pytest.raises(TypeError):
-        log.append([event(1), ["not", "a", "dict"]])  # type: ignore[list-item]
+        log.append([event(1), "neither a map nor an array"])  # type: ignore[list-item]
     with pytest.raises(TypeError):
         log.append([event(2), {"a set": {1, 2}}])
     assert log.end_lsn == 1

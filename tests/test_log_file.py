@@ -25,6 +25,7 @@ from indexes.log import (
     verify,
 )
 from indexes.log import swap as swap_module
+from indexes.log.seal import seal_path
 from indexes.log.segment_file import SEGMENT_HEADER_BYTES, segment_name
 from indexes.log.swap import REWRITE_DIR
 
@@ -162,6 +163,16 @@ def test_bad_frame_in_a_non_last_segment_is_corruption(tmp_path: Path) -> None:
     assert len(segments) >= 3
     last_frame = frame_starts(segments[0])[-1]
     flip_bit(segments[0], last_frame + 12)  # the last frame of a non-last segment has no excuse
+    # Sealed: opening trusts the seal (no read of the frames); reading refuses, naming the frame.
+    with FileLog(tmp_path) as log:
+        assert log.open_report.sealed_segments == len(segments) - 1
+        with pytest.raises(LogCorruptError) as caught:
+            list(log.read())
+        assert (caught.value.file, caught.value.offset) == (str(segments[0]), last_frame)
+    problem = verify(tmp_path).problems[0]
+    assert (problem.file, problem.offset, problem.kind) == (str(segments[0]), last_frame, "bad_crc")
+    # Without its seal, the segment is scanned on open, which refuses it.
+    seal_path(segments[0]).unlink()
     with pytest.raises(LogCorruptError) as caught:
         FileLog(tmp_path)
     assert (caught.value.file, caught.value.offset) == (str(segments[0]), last_frame)
@@ -451,9 +462,9 @@ def test_verify_reports_segments_torn_tail_and_problems(tmp_path: Path) -> None:
     assert {p.name: p.read_bytes() for p in segments} == before, "verify is read-only"
 
 
-def test_verify_finds_a_body_that_is_not_a_map(tmp_path: Path) -> None:
+def test_verify_finds_a_body_that_is_not_a_record(tmp_path: Path) -> None:
     write_log(tmp_path, 2)
-    body = b"\x93\x01\x02\x03"  # a msgpack array: valid CRC, wrong content
+    body = b"\xa3abc"  # a msgpack string, not a map or an array: valid CRC, wrong content
     offset = (tmp_path / FIRST).stat().st_size
     with open(tmp_path / FIRST, "ab") as file:
         file.write(struct.pack("<II", len(body), crc32c(body)) + body)
@@ -507,14 +518,18 @@ def test_rewrite_keeps_order_drops_filtered_and_leaves_no_temp_files(tmp_path: P
     expected = [event(i) for i in range(100) if i % 7 != 3]
     assert (report.records_before, report.records_kept, report.records_dropped) == (100, len(expected), 100 - len(expected))
     assert report.end_lsn == len(expected)
-    assert report.segments == len(list(tmp_path.glob("*.seg"))) > 1
-    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".seg")) == ["LOCK"]
+    segments = sorted(tmp_path.glob("*.seg"))
+    assert report.segments == len(segments) > 1
+    # Every segment but the last (still appendable) is sealed; no other file is left behind.
+    seals = sorted(seal_path(path).name for path in segments[:-1])
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".seg")) == sorted(["LOCK", *seals])
     with FileLog(tmp_path, segment_size_bytes=600) as log:
+        assert log.open_report.sealed_segments == len(segments) - 1
         assert [(lsn, r) for lsn, r in log.read()] == list(enumerate(expected))  # renumbered from 0
         log.append([event(1000)])
     assert verify(tmp_path).ok
     assert rewrite(tmp_path, lambda record: False).end_lsn == 0
-    assert list(tmp_path.glob("*.seg")) == []
+    assert list(tmp_path.glob("*.seg")) == [] and list(tmp_path.glob("*.seal")) == []
     assert records(tmp_path) == []
 
 

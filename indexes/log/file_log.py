@@ -5,8 +5,9 @@
         for lsn, record in log.read():                         # replay
             ...
 
-Opening scans every segment (CRC of every frame), cuts a torn tail (reported in `open_report`) and
-refuses any other damage with LogCorruptError. See docs/LOG.md for the format and the guarantees.
+Opening scans the active segment (CRC of every frame) and checks sealed ones by their seals, cuts a
+torn tail (reported in `open_report`) and refuses any other damage it finds with LogCorruptError; reads
+check every byte they return. See docs/LOG.md for the format and the guarantees.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from itertools import chain
 from pathlib import Path
 
-from indexes.log.codec import Record
+from indexes.log.codec import BodyRun, Record
 from indexes.log.errors import LogClosedError
 from indexes.log.frame import frame_records
 from indexes.log.fsio import DirLock, Fsync, ensure_dir
@@ -29,7 +30,7 @@ from indexes.log.interface import (
     check_read_range,
 )
 from indexes.log.pending import PendingQueue
-from indexes.log.reader import read_batches
+from indexes.log.reader import read_batches, read_body_runs
 from indexes.log.recovery import recover
 from indexes.log.reports import OpenReport
 from indexes.log.segment_writer import DEFAULT_SEGMENT_SIZE_BYTES, SegmentWriter
@@ -121,6 +122,14 @@ class FileLog(EventLog):
         end_lsn = self._commit.acked_end
         check_read_range(from_lsn, end_lsn)
         return read_batches(self._writer.segments(), from_lsn, end_lsn, max_records)
+
+    def read_bodies(self, from_lsn: int = 0, max_records: int = DEFAULT_READ_BATCH_RECORDS) -> Iterator[BodyRun]:
+        self._check_open()
+        if max_records <= 0:
+            raise ValueError("max_records must be positive")
+        end_lsn = self._commit.acked_end  # before the segment list, as in read_batches
+        check_read_range(from_lsn, end_lsn)
+        return read_body_runs(self._writer.segments(), from_lsn, end_lsn, max_records)
 
     @property
     def end_lsn(self) -> int:

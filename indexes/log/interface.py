@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
-from indexes.log.codec import Record
+from indexes.log.codec import BodyRun, Record, new_packer, pack_record
 
 # Measured: decoding in batches of a few hundred is fastest; a batch's fresh objects stay in cache.
 DEFAULT_READ_BATCH_RECORDS = 256
@@ -32,7 +32,7 @@ class AppendResult:
 
 
 class EventLog(ABC):
-    """An append-only sequence of records (dicts), each at an LSN: its 0-based position in the log.
+    """An append-only sequence of records (dicts or lists), each at an LSN: its 0-based position in the log.
 
     Contract, for every implementation:
     * `append` gives a batch consecutive LSNs and returns only once the batch is acknowledged, i.e.
@@ -68,6 +68,15 @@ class EventLog(ABC):
                 batch = []
         if batch:
             yield first_lsn, batch
+
+    def read_bodies(self, from_lsn: int = 0, max_records: int = DEFAULT_READ_BATCH_RECORDS) -> Iterator[BodyRun]:
+        """The records from `from_lsn` as runs of encoded bodies (`BodyRun.decode()` gives the records):
+        for a reader that decodes in bulk or in its own way. This default re-encodes `read_batches`;
+        backends that store bodies override it."""
+        packer = new_packer()
+        for first_lsn, records in self.read_batches(from_lsn, max_records):
+            bodies = b"".join(pack_record(packer, record, index) for index, record in enumerate(records))
+            yield BodyRun(first_lsn, len(records), bodies)
 
     @property
     @abstractmethod

@@ -9,9 +9,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 
-from indexes.log.codec import Record, new_packer, pack_record, unpack_record
+from indexes.log.codec import BodyRun, Record, new_packer, pack_record, unpack_record
 from indexes.log.errors import LogClosedError
-from indexes.log.interface import AppendResult, EventLog, check_batch, check_read_range
+from indexes.log.interface import (
+    DEFAULT_READ_BATCH_RECORDS,
+    AppendResult,
+    EventLog,
+    check_batch,
+    check_read_range,
+)
 
 
 class MemoryLog(EventLog):
@@ -40,6 +46,18 @@ class MemoryLog(EventLog):
             # The list only grows, so a slice taken now is the log as of this call.
             bodies = self._bodies[from_lsn:end_lsn]
         return ((lsn, unpack_record(body)) for lsn, body in enumerate(bodies, from_lsn))
+
+    def read_bodies(self, from_lsn: int = 0, max_records: int = DEFAULT_READ_BATCH_RECORDS) -> Iterator[BodyRun]:
+        if max_records <= 0:
+            raise ValueError("max_records must be positive")
+        with self._lock:
+            self._check_open()
+            end_lsn = len(self._bodies)
+            check_read_range(from_lsn, end_lsn)
+            bodies = self._bodies[from_lsn:end_lsn]
+        for low in range(0, len(bodies), max_records):
+            run = bodies[low : low + max_records]
+            yield BodyRun(from_lsn + low, len(run), b"".join(run))
 
     @property
     def end_lsn(self) -> int:

@@ -13,6 +13,7 @@ from indexes.log.errors import LogCorruptError
 from indexes.log.fsio import Fsync, fsync_dir, truncate_durably
 from indexes.log.reports import OpenReport
 from indexes.log.scan import LogScan, scan_log
+from indexes.log.seal import remove_seal
 from indexes.log.swap import finish_interrupted
 
 
@@ -24,7 +25,8 @@ def recover(data_dir: Path, fsync: Fsync) -> tuple[OpenReport, LogScan]:
         raise LogCorruptError(scan.problems)
     if scan.torn_tail is not None:
         cut_torn_tail(data_dir, scan, fsync)
-    report = OpenReport(scan.end_lsn, len(scan.segments), scan.torn_tail, rewrite_completed)
+    sealed = sum(segment.sealed for segment in scan.segments)
+    report = OpenReport(scan.end_lsn, len(scan.segments), scan.torn_tail, rewrite_completed, sealed)
     return report, scan
 
 
@@ -33,6 +35,7 @@ def cut_torn_tail(data_dir: Path, scan: LogScan, fsync: Fsync) -> None:
     torn = scan.torn_tail
     assert torn is not None and scan.segments and str(scan.segments[-1].path) == torn.file
     last = scan.segments[-1]
+    remove_seal(last.path)  # a last segment can carry a seal only after a crash mid roll-over
     if torn.offset == 0:
         last.path.unlink()
         fsync_dir(data_dir, fsync)

@@ -2,6 +2,7 @@
 
 * An interrupted rewrite is resolved first (rolled forward if committed, dropped if not).
 * A torn tail is cut, as opening would do.
+* A seal that disagrees with its segment is removed (lossless: the segment is then scanned on open).
 * Mid-log corruption is only reported, unless `truncate_corrupt=True`: then the log is cut at the first
   problem. The bytes from there to the end of that segment go to `<segment>.corrupt-<offset>`, and
   every later segment is renamed to `<segment>.corrupt-0`, so an operator can still inspect or
@@ -17,6 +18,7 @@ from indexes.log.fsio import DirLock, Fsync, fsync_dir, truncate_durably, write_
 from indexes.log.recovery import cut_torn_tail
 from indexes.log.reports import Problem, RepairReport
 from indexes.log.scan import LogScan, scan_log
+from indexes.log.seal import remove_seal
 from indexes.log.segment_file import SEGMENT_HEADER_BYTES
 from indexes.log.swap import finish_interrupted
 
@@ -39,16 +41,24 @@ def repair(
         side_files: list[str] = []
         if rewrite_completed:
             actions.append("rolled an interrupted, committed rewrite forward")
-        if found and not truncate_corrupt:
-            first = found[0]
+        bad_seals = [problem for problem in found if problem.kind == "bad_seal"]
+        if bad_seals:
+            for problem in bad_seals:
+                Path(problem.file).unlink(missing_ok=True)
+                actions.append(f"removed {problem.file} ({problem.detail.split(';')[0]})")
+            fsync_dir(path, fsync)
+            scan = scan_log(path, decode=True)
+        damage = tuple(scan.problems)
+        if damage and not truncate_corrupt:
+            first = damage[0]
             actions.append(
-                f"nothing changed: corruption at {first.file} byte offset {first.offset}; "
+                f"no record cut: corruption at {first.file} byte offset {first.offset}; "
                 "repair(truncate_corrupt=True) cuts the log there and keeps the dropped bytes in side files"
             )
             end_lsn = scan.end_lsn
             return RepairReport(str(path), found, torn, tuple(actions), (), rewrite_completed, end_lsn, False)
-        if found:
-            _cut_at(path, scan, found[0], fsync, actions, side_files)
+        if damage:
+            _cut_at(path, scan, damage[0], fsync, actions, side_files)
         elif torn is not None:
             cut_torn_tail(path, scan, fsync)
             actions.append(f"cut torn tail of {torn.file} at byte offset {torn.offset} ({torn.bytes_dropped} bytes)")
@@ -67,6 +77,8 @@ def _cut_at(
     """Cut the log at `problem`, moving everything after it into side files."""
     index = next(i for i, segment in enumerate(scan.segments) if str(segment.path) == problem.file)
     damaged = scan.segments[index]
+    for changed in scan.segments[index:]:  # their bytes change or move aside: a seal would be stale
+        remove_seal(changed.path)
     if problem.offset < SEGMENT_HEADER_BYTES:
         side = _move_aside(damaged.path, fsync)
         actions.append(f"moved {damaged.path} aside to {side} (damaged from its start)")

@@ -15,7 +15,7 @@ class Problem:
 
     file: str
     offset: int
-    kind: str  # bad_header, bad_length, bad_crc, truncated_frame, undecodable, lsn_gap
+    kind: str  # bad_header, bad_length, bad_crc, truncated_frame, undecodable, lsn_gap, bad_seal
     detail: str
 
     def __str__(self) -> str:
@@ -43,6 +43,7 @@ class OpenReport:
     segments: int
     torn_tail: TornTail | None
     rewrite_completed: bool  # an interrupted, committed rewrite was rolled forward
+    sealed_segments: int = 0  # segments opened by their seal, without reading their frames
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,10 @@ frame starts at any byte offset after it, up to end-of-file. Such bytes can only
 never completed, hence was never acknowledged, so cutting them loses nothing. A bad frame anywhere else,
 or one followed by a valid frame, is corruption. Non-last segments have no tail: the writer fsyncs a
 segment before it creates the next one, so a bad frame there is always damage.
+
+Opening does not read a sealed segment (one with a seal that matches its length, indexes/log/seal.py):
+its frame count comes from the seal and its bytes are checked when read. Verify and repair read
+every frame of every segment, and also report a seal that disagrees with its segment.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 from indexes.log.codec import unpack_record
 from indexes.log.frame import FRAME_HEADER_BYTES, find_frame_start
 from indexes.log.reports import Problem, TornTail
+from indexes.log.seal import file_crc, seal_path, trusted_seal
 from indexes.log.segment_file import (
     SEGMENT_HEADER_BYTES,
     header_problem,
@@ -34,6 +39,7 @@ class SegmentScan:
     valid_end: int  # byte offset just past the last valid frame
     problem: Problem | None = None
     torn: TornTail | None = None
+    sealed: bool = False  # opened by its seal: frames not read
 
 
 @dataclass(slots=True)
@@ -45,7 +51,8 @@ class LogScan:
 
 
 def scan_log(data_dir: Path, *, decode: bool) -> LogScan:
-    """Scan every segment; `decode` also checks that each body is one msgpack map (verify, repair)."""
+    """Scan every segment; `decode` (verify, repair) reads sealed segments too, checks their seals and
+    that each body is one record (a msgpack map or array); without it, sealed segments are trusted."""
     result = LogScan()
     refs = list_segments(data_dir)
     expected_lsn = 0
@@ -72,6 +79,9 @@ def scan_segment(path: Path, base_lsn: int, *, is_last: bool, decode: bool) -> S
         problem = header_problem(head, base_lsn)
         if problem is not None:
             return _bad_header(path, base_lsn, size_bytes, problem, is_last)
+        seal = None if is_last else trusted_seal(path, base_lsn, size_bytes)
+        if seal is not None and not decode:
+            return SegmentScan(path, base_lsn, size_bytes, seal.frames, size_bytes, sealed=True)
         frames = 0
         valid_end = SEGMENT_HEADER_BYTES
         for item in walk_frames(file, SEGMENT_HEADER_BYTES):
@@ -84,7 +94,24 @@ def scan_segment(path: Path, base_lsn: int, *, is_last: bool, decode: bool) -> S
                     return SegmentScan(path, base_lsn, size_bytes, frames + index, problem_found.offset, problem_found)
             frames += len(item.bodies)
             valid_end = item.end_offset
+    if seal is not None:
+        problem_found = _seal_problem(path, size_bytes, frames, seal.frames, seal.crc)
+        if problem_found is not None:
+            return SegmentScan(path, base_lsn, size_bytes, frames, valid_end, problem_found)
     return SegmentScan(path, base_lsn, size_bytes, frames, valid_end)
+
+
+def _seal_problem(path: Path, size_bytes: int, frames: int, sealed_frames: int, sealed_crc: int) -> Problem | None:
+    """A seal that opening would trust but that disagrees with its (otherwise valid) segment: opening
+    would number the next segment's records wrongly, or replay would refuse the segment."""
+    if frames != sealed_frames:
+        detail = f"seal says {sealed_frames} frames, {path.name} holds {frames}; repair removes the seal"
+        return Problem(str(seal_path(path)), 0, "bad_seal", detail)
+    crc = file_crc(path, size_bytes)
+    if crc != sealed_crc:
+        detail = f"seal says CRC32C 0x{sealed_crc:08x}, {path.name} has 0x{crc:08x}; repair removes the seal"
+        return Problem(str(seal_path(path)), 0, "bad_seal", detail)
+    return None
 
 
 def _bad_header(path: Path, base_lsn: int, size_bytes: int, problem: str, is_last: bool) -> SegmentScan:

@@ -4,7 +4,9 @@
 2. Commit point: `rewrite.tmp/COMMITTED` appears (written under a temporary name, fsynced, renamed,
    directory fsynced). It lists the new segment names.
 3. Install: remove every segment of data_dir not in the list, rename the listed ones from the temp dir
-   into data_dir (replacing same-named old files), fsync data_dir, remove the temp dir.
+   into data_dir (replacing same-named old files), fsync data_dir, remove the temp dir. Seals
+   (indexes/log/seal.py) travel with their segments: an old segment's seal is removed or replaced
+   *before* the new same-named segment is moved in, so a crash never leaves an old seal on a new file.
 
 A crash before step 2 leaves the old log intact and a temp dir without COMMITTED, which is deleted.
 A crash during step 3 is rolled forward by running step 3 again: it is idempotent, since a listed name
@@ -19,6 +21,7 @@ import shutil
 from pathlib import Path
 
 from indexes.log.fsio import Fsync, fsync_dir, write_all
+from indexes.log.seal import SEAL_SUFFIX, remove_seal, seal_path
 from indexes.log.segment_file import list_segments
 
 REWRITE_DIR = "rewrite.tmp"
@@ -64,9 +67,17 @@ def install(data_dir: Path, fsync: Fsync) -> None:
     for _, path in list_segments(data_dir):
         if path.name not in keep:
             path.unlink()
+    for seal in data_dir.glob("*" + SEAL_SUFFIX):
+        if seal.name.removesuffix(SEAL_SUFFIX) not in keep:
+            seal.unlink()  # the seal of a removed segment
     for name in names:
         source = temp_dir / name
         if source.exists():
+            new_seal = seal_path(source)
+            if new_seal.exists():
+                os.replace(new_seal, seal_path(data_dir / name))
+            else:
+                remove_seal(data_dir / name)
             os.replace(source, data_dir / name)
     fsync_dir(data_dir, fsync)
     shutil.rmtree(temp_dir)
