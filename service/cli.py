@@ -89,42 +89,6 @@ def _count_or_members(args: argparse.Namespace) -> int:
     return embedded.EXIT_OK
 
 
-def _add_server_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--server", metavar="HOST:PORT", help="run against a `segments serve` server")
-
-
-def _add_count_and_members(commands: Any) -> None:
-    for name, help_text in (("count", "count the members of a rule (eval without --members)"),
-                            ("members", "list the member ids of a rule, one per line")):
-        sub = commands.add_parser(name, help=help_text)
-        sub.add_argument("--input", action="append", help="JSON Lines file (.gz ok); repeatable")
-        sub.add_argument("--data-dir", help="a workspace's data directory")
-        _add_server_option(sub)
-        sub.add_argument("--as-of", help="reference time: RFC 3339, epoch ms or 'now' (default)")
-        sub.add_argument("--tz", help="IANA time zone for --input (default UTC)")
-        sub.add_argument("--json", action="store_true", help="print a JSON object")
-        sub.add_argument("--quiet", action="store_true", help="no progress bar")
-        sub.add_argument("rule", help="rule: text form, JSON, or @file")
-        sub.set_defaults(handler=_count_or_members, members=(name == "members"))
-
-
-def _count_or_members(args: argparse.Namespace) -> int:
-    """Local `count` / `members`: eval with the member list off / on."""
-    if not args.members:
-        return int(embedded.command_eval(args))
-    if args.json:
-        return int(embedded.command_eval(args))
-    # Plain `members`: the ids alone, one per line (eval prints the count first).
-    from contextlib import redirect_stdout
-    from io import StringIO
-
-    captured = StringIO()
-    with redirect_stdout(captured):
-        code = int(embedded.command_eval(args))
-    sys.stdout.write("".join(captured.getvalue().splitlines(keepends=True)[1:]))
-    return code
-
-
 def _add_serve(commands: Any) -> None:
     serve = commands.add_parser("serve", help="run the gRPC server (Ray shard actors) on a data directory")
     serve.add_argument("--data-dir", help=f"data directory (default {DEFAULT_DATA_DIR}, with --demo {DEFAULT_DEMO_DATA_DIR})")
