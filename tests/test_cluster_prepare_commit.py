@@ -10,6 +10,7 @@ import pytest
 
 from indexes.durable import DurableEngine
 from indexes.durable.engine import PreparedBatchError
+from indexes.durable.record_codec import EVENT, EVENT_ID_AT, kind_of
 from indexes.log import FileLog
 from indexes.records import RecordBatchError
 from indexes.shard.dense_ids import ShardFullError
@@ -23,7 +24,7 @@ def event(event_id: str, customer: str, ts: int = 1000) -> dict:
 
 def logged_event_ids(data_dir: Path) -> list[str]:
     with FileLog(data_dir / "log") as log:
-        return [r["e"] for _, r in log.read() if "e" in r]
+        return [r[EVENT_ID_AT] for _, r in log.read() if kind_of(r) == EVENT]
 
 
 def test_prepare_appends_nothing_and_release_frees_the_ids(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from indexes.cli import main
 from indexes.durable import DurableEngine, compact, rebuild
+from indexes.durable.record_codec import ERASURE, EVENT, EVENT_ID_AT, kind_of
 from indexes.log import FileLog
 
 SECRET = "cust-SECRET-42"
@@ -71,8 +72,8 @@ def test_records_after_the_last_erasure_are_kept(tmp_path: Path) -> None:
     assert report.digest_equal and report.records_dropped == 3  # event a, two erasures
     with FileLog(tmp_path / "log") as log:
         records = [r for _, r in log.read()]
-    assert [r.get("e") for r in records if "e" in r] == ["b"]
-    assert not any("f" in r for r in records)
+    assert [r[EVENT_ID_AT] for r in records if kind_of(r) == EVENT] == ["b"]
+    assert not any(kind_of(r) == ERASURE for r in records)
     with DurableEngine.open(tmp_path) as engine:
         assert engine.members('country = "DE"', FAR_MS) == ["back"]
         assert engine.count("order_count = 1", FAR_MS) == 1

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from indexes.durable import DurableEngine, rebuild
-from indexes.durable.record_codec import decode
+from indexes.durable.record_codec import COMMIT, EVENT, EVENT_ID_AT, decode, kind_of
 from indexes.engine import Engine
 from indexes.log import FileLog, LogBackpressureError, LogFailedError
 from indexes.records import RecordBatchError
@@ -37,13 +37,13 @@ def digest_of(engine: DurableEngine) -> str:
         return shard_digest(inner.shard)
 
 
-def log_records(data_dir: Path) -> list[dict]:
+def log_records(data_dir: Path) -> list[list]:
     with FileLog(data_dir / "log") as log:
         return [record for _, record in log.read()]
 
 
 def event_ids_in_log(data_dir: Path) -> list[str]:
-    return [r["e"] for r in log_records(data_dir) if "e" in r]
+    return [r[EVENT_ID_AT] for r in log_records(data_dir) if kind_of(r) == EVENT]
 
 
 def test_restart_keeps_everything_and_equals_the_in_memory_engine(tmp_path: Path) -> None:
@@ -120,7 +120,7 @@ def test_every_batch_ends_with_a_commit_mark(tmp_path: Path) -> None:
     with DurableEngine.open(tmp_path) as engine:
         engine.ingest([event(0), event(1)])
         engine.ingest([profile("c-1", 1, country="DE")])
-    kinds = ["x" if "x" in r else "r" for r in log_records(tmp_path)]
+    kinds = ["x" if kind_of(r) == COMMIT else "r" for r in log_records(tmp_path)]
     assert kinds == ["r", "r", "x", "r", "x"]
 
 

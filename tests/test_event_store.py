@@ -13,7 +13,7 @@ def _store_with(rows: list[tuple[int, int, dict]], monkeypatch=None) -> EventSto
     store = EventStore({"category": STRING, "amount": NUMBER, "product_ids": LIST})
     for start in range(0, len(rows), 7):
         chunk = rows[start : start + 7]
-        attrs = [r[2] for r in chunk]
+        attrs = {name: [r[2].get(name) for r in chunk] for name in store.attributes}
         store.append(
             np.array([r[0] for r in chunk], dtype=np.uint32),
             np.array([r[1] for r in chunk], dtype=np.int64),

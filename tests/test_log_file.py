@@ -570,3 +570,13 @@ def test_rewrite_interrupted_after_commit_rolls_forward(tmp_path: Path, monkeypa
         assert log.open_report.rewrite_completed
         assert [r for _, r in log.read()] == [event(i) for i in range(0, 30, 2)]
     assert not (tmp_path / REWRITE_DIR).exists()
+
+
+def test_a_log_of_an_older_format_version_is_refused_with_the_reason(tmp_path: Path) -> None:
+    write_log(tmp_path, 3)
+    data = bytearray((tmp_path / FIRST).read_bytes())
+    struct.pack_into("<I", data, 8, 1)  # format version 1: records were msgpack maps then
+    struct.pack_into("<I", data, 20, crc32c(bytes(data[:20])))
+    (tmp_path / FIRST).write_bytes(bytes(data))
+    with pytest.raises(LogCorruptError, match="version 1 .written by an older release.*re-ingest"):
+        FileLog(tmp_path)

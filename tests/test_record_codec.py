@@ -1,4 +1,4 @@
-"""Record codec (exact round trip through msgpack), batch marks, capacity bound."""
+"""Record codec (exact round trip through msgpack), batch marks, log items as shard columns, capacity bound."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from indexes.durable.capacity import customers_needed
-from indexes.durable.control import BatchScanner, iter_split, tombstone_batch
+from indexes.durable.control import BatchScanner, iter_split, kinds_of, tombstone_batch
 from indexes.durable.event_id_keys import add_unseen
+from indexes.durable.log_columns import attribute_columns, profile_columns_of, steps_of_items
 from indexes.durable.record_codec import (
     ABORT_MARK,
     COMMIT_MARK,
@@ -25,6 +26,7 @@ from indexes.engine import Engine
 from indexes.event_ids import EventIdSet, digests
 from indexes.records import validate_batch
 from indexes.shard.dense_ids import ShardFullError
+from indexes.snapshot import index_digests
 from tests.strategies_records import record_batches
 
 
@@ -60,12 +62,27 @@ def test_control_marks_round_trip() -> None:
     keys = digests(["a", "b", "c"])
     for mark in (COMMIT_MARK, ABORT_MARK, Tombstone(keys)):
         assert decode(through_log(encode_control(mark))) == mark
+    for foreign in ([7], [], {"x": "c"}, ["e"], [6, b"123"], [0, "id-without-the-rest"], [0, "c", 1, "t", "e", "a"],
+                    [1, "c", 1, "x,y", 1], [0, "c", 1, "t", "e", 5]):
+        with pytest.raises(CodecError):
+            decode(foreign)  # type: ignore[arg-type]
     with pytest.raises(CodecError):
-        decode({"x": "?"})
+        kinds_of([[4], {"x": "c"}])
     with pytest.raises(CodecError):
-        decode({"x": "t", "h": b"123"})
-    with pytest.raises(CodecError):
-        decode({"e": "id-without-the-rest"})
+        kinds_of([[4], [9]])
+
+
+def test_records_are_arrays_with_a_layout_of_names_then_the_values() -> None:
+    raws = [{"event_id": "e", "customer_id": "c", "type": "order_created", "ts": 5,
+             "attrs": {"amount": "1.50", "product_ids": ["b", "a"]}},
+            {"event_id": "f", "customer_id": "c", "type": "page_viewed", "ts": 6},
+            {"customer_id": "c", "ts": 7, "properties": {"country": "TR", "tags": ["x"], "city": None}}]
+    records = validate_batch(raws, Engine().schema).records
+    assert [through_log(encode(r)) for r in records] == [
+        [0, "c", 5, "order_created", "e", "amount,product_ids", 150, ["a", "b"]],
+        [0, "c", 6, "page_viewed", "f", ""],
+        [1, "c", 7, "country,tags,city", "TR", ["x"], None],
+    ]
 
 
 def test_batch_scanner_applies_only_committed_batches() -> None:
@@ -75,9 +92,9 @@ def test_batch_scanner_applies_only_committed_batches() -> None:
     scanner = BatchScanner(0)
     ready: list = []
     scanner.feed([through_log(item) for item in log[:4]], ready)  # a batch split across reads
-    assert ready == records[:2]
+    assert [decode(item) for item in ready] == records[:2]
     scanner.feed([through_log(item) for item in log[4:]], ready)
-    assert ready == [*records[:2], records[4]]
+    assert [decode(item) for item in ready] == [*records[:2], records[4]]
     assert scanner.aborted_records == 2 and scanner.commits == 2
     assert scanner.committed_lsn == 8 and scanner.uncommitted_records == 1
 
@@ -86,8 +103,9 @@ def test_tombstones_are_split_and_kept_in_order() -> None:
     keys = digests([f"e{i}" for i in range(5)])
     marks = tombstone_batch(keys)
     assert marks[-1] == COMMIT_MARK and np.array_equal(marks[0].keys, keys)
-    parts = list(iter_split([1, 2, marks[0], 3]))  # type: ignore[list-item]
-    assert parts[0] == [1, 2] and parts[1] is marks[0] and parts[2] == [3]
+    items = [through_log(item) for item in [[0], [0], encode_control(marks[0]), [1]]]
+    assert list(iter_split(items, kinds_of(items))) == [(0, 2), (2, 3), (3, 4)]
+    assert decode(items[2]) == marks[0]
 
 
 def test_add_unseen_never_counts_a_digest_twice() -> None:
@@ -113,3 +131,32 @@ def test_the_capacity_bound_covers_the_shards_own_check(batches: list[list[dict]
             engine.apply_validated(records)
         except ShardFullError:
             assert not fits, "the bound let through a batch the shard refuses"
+
+
+@settings(max_examples=80, deadline=None)
+@given(batches=record_batches(min_records=1, max_records=60))
+def test_log_items_apply_as_columns_exactly_as_records_do(batches: list[list[dict]]) -> None:
+    """Replay's path (log items -> columns -> shard) and ingest's (records -> shard) build the same state."""
+    by_records, by_items = Engine(), Engine()
+    for batch in batches:
+        records = validate_batch(batch, by_records.schema).records
+        by_records.apply_validated(records)
+        items = [through_log(encode(r)) for r in records]
+        by_items.shard.apply_steps(steps_of_items(items, kinds_of(items)))
+    assert index_digests(by_items.shard) == index_digests(by_records.shard)
+
+
+def test_columns_of_one_layout_and_of_mixed_layouts_keep_log_order() -> None:
+    rows = [[0, "c", 1, "t", f"e{i}", "a,b", i, [str(i)]] for i in range(4)]
+    assert attribute_columns(rows) == {"a": [0, 1, 2, 3], "b": [["0"], ["1"], ["2"], ["3"]]}
+    mixed = [*rows[:2], [0, "c", 1, "t", "e9", "b,a", ["9"], 9], [0, "c", 1, "t", "e8", "b", ["8"]], rows[3]]
+    assert attribute_columns(mixed) == {"a": [0, 1, 9, None, 3], "b": [["0"], ["1"], ["9"], ["8"], ["3"]]}
+    with pytest.raises(CodecError):
+        attribute_columns([[0, "c", 1, "t", "e", "a,b", 1]])  # two names, one value
+    profiles = [[1, "c", 1, "x,y", "1", None], [1, "d", 2, "y", "2"], [1, "e", 3, "x,y", "3", "3"]]
+    columns = profile_columns_of(profiles)
+    assert columns.ts_ms.tolist() == [1, 2, 3]
+    assert {name: (rows.tolist(), values) for name, (rows, values) in columns.properties.items()} == {
+        "x": ([0, 2], ["1", "3"]),  # the second profile does not name x: not written, not removed
+        "y": ([0, 1, 2], [None, "2", "3"]),
+    }

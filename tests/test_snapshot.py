@@ -345,7 +345,7 @@ def test_store_rows_with_equal_ts_digest_alike_in_any_arrival_order() -> None:
         store = EventStore(attributes)
         for position in order:  # one append per row: codes are handed out in arrival order
             customer, ts, attrs = rows[position]
-            store.append(np.array([customer], np.uint32), np.array([ts], np.int64), store.encode([attrs], 1))
+            store.append(np.array([customer], np.uint32), np.array([ts], np.int64), store.encode({name: [value] for name, value in attrs.items()}, 1))
         digests.add(store_digest(store, BASE_MS))
         store.flush()
         digests.add(store_digest(store, BASE_MS))

@@ -32,7 +32,18 @@ from pathlib import Path
 import numpy as np
 
 from indexes.durable.engine import LOG_DIR, SNAPSHOTS_DIR, DurableEngine
-from indexes.durable.record_codec import ABORT, COMMIT, CONTROL_KEY, TOMBSTONE, LogDict
+from indexes.durable.record_codec import (
+    ABORT,
+    COMMIT,
+    CUSTOMER_AT,
+    ERASURE,
+    EVENT,
+    EVENT_ID_AT,
+    TOMBSTONE,
+    LogItem,
+    customer_of,
+    kind_of,
+)
 from indexes.durable.replay import replay
 from indexes.engine import Engine
 from indexes.event_ids import digests
@@ -56,21 +67,21 @@ class CompactionPlan:
     def has_work(self) -> bool:
         return bool(self.last_erasure_lsn or self.aborted)
 
-    def keep(self) -> Callable[[LogDict], bool]:
+    def keep(self) -> Callable[[LogItem], bool]:
         """The rewrite predicate. Stateful: it must see every record from LSN 0, in order, once."""
         last_erasure = self.last_erasure_lsn
         starts = [start for start, _ in self.aborted]
         aborted = self.aborted
         lsn = -1
 
-        def keep_record(record: LogDict) -> bool:
+        def keep_record(record: LogItem) -> bool:
             nonlocal lsn
             lsn += 1
             if starts:
                 at = bisect.bisect_right(starts, lsn) - 1
                 if at >= 0 and lsn < aborted[at][1]:
                     return False
-            customer = record.get("c", record.get("f"))
+            customer = customer_of(record)
             if customer is None:
                 return True  # declarations, commit marks, tombstones
             last = last_erasure.get(customer)
@@ -87,27 +98,26 @@ def plan_compaction(log: EventLog, end_lsn: int) -> CompactionPlan:
     tombstoned: set[bytes] = set()
     mark_end = 0  # one past the last commit or abort mark
     for lsn, item in _items(log, end_lsn):
-        if "f" in item:
-            last_erasure[item["f"]] = lsn
-        elif CONTROL_KEY in item:
-            mark = item[CONTROL_KEY]
-            if mark == ABORT:
-                aborted.append((mark_end, lsn + 1))
-                mark_end = lsn + 1
-            elif mark == COMMIT:
-                mark_end = lsn + 1
-            elif mark == TOMBSTONE:
-                blob = item["h"]
-                tombstoned.update(blob[i : i + 16] for i in range(0, len(blob), 16))
+        kind = kind_of(item)
+        if kind == ERASURE:
+            last_erasure[item[CUSTOMER_AT]] = lsn
+        elif kind == ABORT:
+            aborted.append((mark_end, lsn + 1))
+            mark_end = lsn + 1
+        elif kind == COMMIT:
+            mark_end = lsn + 1
+        elif kind == TOMBSTONE:
+            blob = item[1]
+            tombstoned.update(blob[i : i + 16] for i in range(0, len(blob), 16))
     plan = CompactionPlan(last_erasure, aborted)
     if not last_erasure:
         return plan
     dropped: list[str] = []
     for lsn, item in _items(log, end_lsn):
-        if "e" in item:
-            last = last_erasure.get(item["c"])
+        if kind_of(item) == EVENT:
+            last = last_erasure.get(item[CUSTOMER_AT])
             if last is not None and lsn <= last:
-                dropped.append(item["e"])
+                dropped.append(item[EVENT_ID_AT])
     plan.dropped_event_ids = len(dropped)
     keys = digests(dropped)
     if tombstoned and len(keys):

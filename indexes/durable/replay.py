@@ -1,9 +1,12 @@
 """Replay: the committed batches of the log, from an LSN to its end, applied to an engine in LSN order.
 
-One thread reads, decodes and applies, in chunks of APPLY_CHUNK_RECORDS committed records (the shard
-vectorises whole runs). Reading and decoding in a second thread, handed over through a bounded
-queue, was measured slower (102 k vs 119 k records/s at 50 k customers / 1 M events): both sides
-hold the GIL nearly all the time, and the handoffs cost more than the overlap gains.
+One thread reads, decodes and applies. Per READ_RECORDS log records: one read of CRC-checked bodies
+(`EventLog.read_bodies`), one msgpack call for all of them, commit framing from their kind tags
+(control.py), then the shard gets the committed records as columns (log_columns.py) in chunks of
+about APPLY_CHUNK_RECORDS, so its fixed costs per call (a numpy pass per event type and index) are
+shared by many records. No record object is built per event. The collector is paused meanwhile
+(indexes/gc_paused.py). Reading and decoding in a second thread was measured slower (the GIL); the
+way to use more cores is a shard per process, each replaying its own log (benchmarks/replay_parallel.py).
 """
 
 from __future__ import annotations
@@ -12,15 +15,16 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from indexes.durable.control import BatchScanner, iter_split
+from indexes.durable.control import BatchScanner, iter_split, kinds_of
 from indexes.durable.event_id_keys import add_unseen
-from indexes.durable.record_codec import LogDict, Tombstone
+from indexes.durable.log_columns import steps_of_items
+from indexes.durable.record_codec import TOMBSTONE, LogItem, Tombstone, decode
 from indexes.engine import Engine
+from indexes.gc_paused import gc_paused
 from indexes.log import EventLog
-from indexes.records import Record
 
-READ_BATCH_RECORDS = 2048  # dicts per read_batches() item
-APPLY_CHUNK_RECORDS = 32_768  # committed records per shard.apply call: big runs vectorise well
+READ_RECORDS = 65_536  # log records per read and decode call
+APPLY_CHUNK_RECORDS = 131_072  # committed records per shard call: big runs vectorise well
 
 
 @dataclass
@@ -44,24 +48,35 @@ class ReplayReport:
         return self.records / self.seconds if self.seconds > 0 else 0.0
 
 
+def _items(log: EventLog, from_lsn: int, end_lsn: int) -> Iterator[list[LogItem]]:
+    """The log items from_lsn..end_lsn-1, READ_RECORDS at a time."""
+    if from_lsn >= end_lsn:
+        return
+    for run in log.read_bodies(from_lsn, READ_RECORDS):
+        try:
+            items = run.decode(use_list=False)  # tuples: see BodyRun.decode
+        except ValueError:
+            # Name the frame that does not decode: the record-at-a-time reader raises LogCorruptError.
+            for _ in log.read_batches(run.first_lsn, run.count):
+                pass
+            raise
+        if run.first_lsn + len(items) >= end_lsn:
+            yield items[: end_lsn - run.first_lsn]
+            return
+        yield items
+
+
 def _chunks(
-    log: EventLog, scanner: BatchScanner, end_lsn: int, keep: Callable[[LogDict], bool] | None
-) -> Iterator[list[Record | Tombstone]]:
-    ready: list[Record | Tombstone] = []
-    for first_lsn, items in log.read_batches(scanner.next_lsn if keep is None else 0, READ_BATCH_RECORDS):
-        if first_lsn + len(items) > end_lsn:
-            items = items[: end_lsn - first_lsn]
-        last_read = first_lsn + len(items) >= end_lsn
+    log: EventLog, scanner: BatchScanner, end_lsn: int, keep: Callable[[LogItem], bool] | None
+) -> Iterator[list[LogItem]]:
+    ready: list[LogItem] = []
+    for items in _items(log, scanner.next_lsn if keep is None else 0, end_lsn):
         if keep is not None:  # compaction's reference: LSNs renumbered as the rewrite will
             items = [item for item in items if keep(item)]
-        else:
-            assert first_lsn == scanner.next_lsn, "read_batches yields consecutive LSNs"
         scanner.feed(items, ready)
         if len(ready) >= APPLY_CHUNK_RECORDS:
             yield ready
             ready = []
-        if last_read:
-            break
     if ready:
         yield ready
 
@@ -72,7 +87,7 @@ def replay(
     from_lsn: int,
     *,
     to_lsn: int | None = None,
-    keep: Callable[[LogDict], bool] | None = None,
+    keep: Callable[[LogItem], bool] | None = None,
 ) -> ReplayReport:
     """Apply the committed records of `log` from `from_lsn` (a batch boundary) up to `to_lsn` (a batch
     boundary; default the log's current end) to `engine`.
@@ -85,13 +100,18 @@ def replay(
     assert 0 <= from_lsn <= end_lsn <= log.end_lsn, f"replay {from_lsn}..{end_lsn} outside the log"
     scanner = BatchScanner(from_lsn)
     records = events = tombstone_digests = 0
-    for chunk in _chunks(log, scanner, end_lsn, keep):
-        for part in iter_split(chunk):
-            if type(part) is Tombstone:
-                tombstone_digests += add_unseen(engine.shard.event_ids, part.keys)
-            else:
-                stats = engine.apply_validated(part)  # type: ignore[arg-type]
-                records += len(part)  # type: ignore[arg-type]
+    shard = engine.shard
+    with gc_paused():
+        for chunk in _chunks(log, scanner, end_lsn, keep):
+            kinds = kinds_of(chunk)
+            for start, stop in iter_split(chunk, kinds):
+                if kinds[start] == TOMBSTONE:
+                    mark = decode(chunk[start])
+                    assert type(mark) is Tombstone
+                    tombstone_digests += add_unseen(shard.event_ids, mark.keys)
+                    continue
+                stats = shard.apply_steps(steps_of_items(chunk[start:stop], kinds[start:stop]))
+                records += stop - start
                 events += stats.events
     return ReplayReport(
         from_lsn=from_lsn,

@@ -14,7 +14,9 @@ from pathlib import Path
 from crc32c import crc32c
 
 SEGMENT_MAGIC = b"SEGLOG\r\n"  # \r\n catches a file mangled by a text-mode copy
-FORMAT_VERSION = 1
+# 2: the durable engine's records are msgpack arrays (indexes/durable/record_codec.py), not maps. The
+# frames are as in 1, but a version-1 log's records would not decode, so it is refused on open.
+FORMAT_VERSION = 2
 SEGMENT_SUFFIX = ".seg"
 _HEADER_BODY = struct.Struct("<8sIQ")  # magic, version, base LSN
 _HEADER_CRC = struct.Struct("<I")
@@ -58,7 +60,11 @@ def header_problem(raw: bytes, base_lsn: int) -> str | None:
     if crc32c(body) != checksum:
         return "header CRC mismatch"
     if version != FORMAT_VERSION:
-        return f"format version {version}, this code reads {FORMAT_VERSION}"
+        older = " (written by an older release whose records are encoded differently)" if version < FORMAT_VERSION else ""
+        return (
+            f"segment format version {version}{older}; this release reads version {FORMAT_VERSION} only: "
+            "re-ingest the data from its source into a new data directory"
+        )
     if header_lsn != base_lsn:
         return f"header says base LSN {header_lsn}, the file name says {base_lsn}"
     return None

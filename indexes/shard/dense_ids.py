@@ -6,8 +6,12 @@ back later gets a new dense id. A retired id therefore can never leak old state 
 
 from __future__ import annotations
 
+from itertools import compress, repeat
+
 import numpy as np
 from pyroaring import BitMap
+
+from indexes.shard.packed_strings import packed_copies
 
 MAX_CUSTOMERS_PER_SHARD = 1 << 20
 
@@ -53,17 +57,34 @@ class DenseIds:
     def lookup_many(self, external_ids: list[str]) -> list[int | None]:
         return list(map(self._dense_by_external.get, external_ids))
 
-    def assign(self, external_ids: list[str], found: list[int | None] | None = None) -> np.ndarray:
+    def lookup_array(self, external_ids: list[str]) -> np.ndarray:
+        """Dense ids as int64, -1 where unknown (one C-level pass)."""
+        count = len(external_ids)
+        get = self._dense_by_external.get
+        return np.fromiter(map(get, external_ids, repeat(-1, count)), dtype=np.int64, count=count)
+
+    def assign(self, external_ids: list[str], found: np.ndarray | None = None) -> np.ndarray:
         """Dense ids of external ids as a uint32 array, creating unknown ones in order of first
         appearance, so the numbering is a function of the record order alone (not of batch
-        boundaries or hash seeds). `found` is a fresh `lookup_many` of the same ids, if at hand."""
+        boundaries or hash seeds). `found` is a fresh `lookup_array` of the same ids, if at hand."""
         if found is None:
-            found = self.lookup_many(external_ids)
+            found = self.lookup_array(external_ids)
         assert len(found) == len(external_ids)
-        if None in found:
-            for row in [row for row, dense in enumerate(found) if dense is None]:
-                found[row] = self.get_or_create(external_ids[row])
-        return np.array(found, dtype=np.uint32)
+        missing = found < 0
+        if missing.any():
+            # New customers in one go (C-level passes): a replay meets a million of them. Only the
+            # rows that missed are looked up again.
+            unknown = list(compress(external_ids, missing.tolist()))
+            new = packed_copies(list(dict.fromkeys(unknown)))
+            base = len(self._external_by_dense)
+            if base + len(new) > self.capacity:
+                raise ShardFullError(f"shard holds its maximum of {self.capacity} customer ids")
+            self._external_by_dense.extend(new)
+            self._dense_by_external.update(zip(new, range(base, base + len(new)), strict=True))
+            self.alive.add_range(base, base + len(new))
+            found = found.copy()
+            found[missing] = self.lookup_array(unknown)
+        return found.astype(np.uint32)
 
     def would_overflow(self, new_ids: int) -> bool:
         return self.allocated + new_ids > self.capacity

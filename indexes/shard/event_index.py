@@ -78,13 +78,13 @@ class EventTypeIndex:
         return self.max_ts is None or self.max_ts <= as_of_ms
 
     # --- ingest -----------------------------------------------------------------------------
-    def append(self, customers: np.ndarray, ts: np.ndarray, attrs_rows: list[dict], days: np.ndarray) -> dict:
-        """Add rows (validated values); `days` are the local days of `ts` in the workspace zone.
-        Returns the rows' attribute columns in storage form."""
+    def append(self, customers: np.ndarray, ts: np.ndarray, attrs: dict[str, list], days: np.ndarray) -> dict:
+        """Add rows (validated values, one list per attribute, None where absent); `days` are the
+        local days of `ts` in the workspace zone. Returns the rows' attribute columns in storage form."""
         count = len(ts)
         if count == 0:
             return {}
-        columns = self.store.encode(attrs_rows, count)
+        columns = self.store.encode(attrs, count)
         self.store.append(customers, ts, columns)
         batch_max = int(ts.max())
         self.max_ts = batch_max if self.max_ts is None else max(self.max_ts, batch_max)

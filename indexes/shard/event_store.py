@@ -17,7 +17,6 @@ Columns by attribute kind (missing values are explicit, never a real value):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from operator import methodcaller
 
 import numpy as np
 
@@ -123,12 +122,15 @@ class EventStore:
         return len(self.ts) + self._tail_rows
 
     # --- appends ----------------------------------------------------------------------------
-    def encode(self, attrs_rows: list[dict], count: int) -> dict[str, Column]:
-        """Turn per-row attribute dicts (validated values) into columns of this store."""
+    def encode(self, attrs: dict[str, list], count: int) -> dict[str, Column]:
+        """Turn attribute values (validated, one list of `count` per attribute, None where absent; an
+        attribute not in `attrs` is absent on every row) into columns of this store."""
         out: dict[str, Column] = {}
         for name, value_type in self.attributes.items():
             kind = value_type.kind
-            values = list(map(methodcaller("get", name), attrs_rows)) if attrs_rows else [None] * count
+            values = attrs.get(name)
+            if values is None:
+                values = [None] * count
             if kind == "list":
                 dictionary = self.dictionaries[name]
                 lengths = np.fromiter((len(v) if v else 0 for v in values), dtype=np.int64, count=count)

@@ -14,6 +14,8 @@ values already in storage units (scaled ints, ms, days); the plan compiler conve
 from __future__ import annotations
 
 import json
+from itertools import chain, compress, repeat
+from operator import is_not, itemgetter
 from typing import Any
 
 import numpy as np
@@ -35,7 +37,7 @@ NEVER_WRITTEN = np.iinfo(np.int64).min
 
 def canonical_json(value: Any) -> str:
     """Tie-break key for equal ts (docs/SEMANTICS.md): the greater canonical JSON text wins."""
-    if isinstance(value, tuple):
+    if isinstance(value, tuple | list):  # a set value: a tuple when validated, a list when read from the log
         value = sorted(value)
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
@@ -94,7 +96,7 @@ class Column:
             # else: keep[i] already says whether the batch's latest write is newer than the stored one
         ids, chosen = ids[keep], chosen[keep]
         self.written_ts[ids] = latest_ts[keep]
-        self._store_rows(ids.astype(np.uint32), [values[row] for row in chosen.tolist()])
+        self._store_rows(ids.astype(np.uint32), _gather(values, chosen))
         return len(ids)
 
     def forget(self, dense: int) -> None:
@@ -226,7 +228,10 @@ class BoolColumn(Column):
         written = bitmap_from_ids(ids)
         for bitmap in (self.true, self.false, self.exists):
             bitmap.difference_update(written)
-        flags = np.array([-1 if v is None else int(v) for v in values], dtype=np.int8)
+        if None in values:
+            flags = np.array([-1 if v is None else int(v) for v in values], dtype=np.int8)
+        else:
+            flags = np.array(values, dtype=np.int8)  # C-level: True -> 1, False -> 0
         self.true.update(bitmap_from_ids(ids[flags == 1]))
         self.false.update(bitmap_from_ids(ids[flags == 0]))
         self.exists.update(bitmap_from_ids(ids[flags >= 0]))
@@ -250,10 +255,13 @@ class NumericColumn(Column):
         return self.bsi.get(dense)
 
     def _store_rows(self, ids: np.ndarray, values: list[int | None]) -> None:
-        present = np.fromiter((v is not None for v in values), dtype=bool, count=len(values))
-        numbers = np.fromiter((0 if v is None else v for v in values), dtype=np.int64, count=len(values))
+        if None not in values:  # C-level scans, no Python step per value
+            self.bsi.set_many(ids, np.array(values, dtype=np.int64))
+            return
+        present = np.fromiter(map(is_not, values, repeat(None)), dtype=bool, count=len(values))
+        numbers = np.fromiter(compress(values, present.tolist()), dtype=np.int64, count=int(present.sum()))
         self.bsi.remove_many(ids[~present])
-        self.bsi.set_many(ids[present], numbers[present])
+        self.bsi.set_many(ids[present], numbers)
 
     def size_bytes(self) -> int:
         return self.bsi.size_bytes()
@@ -280,8 +288,9 @@ class SetColumn(Column):
         for bitmap in self.bitmaps:
             bitmap.difference_update(written)
         self.exists.difference_update(written)
-        lengths = np.fromiter((len(v) if v else 0 for v in values), dtype=np.int64, count=len(values))
-        codes = self.dictionary.codes_or_add([element for value in values if value for element in value])
+        sets = [() if v is None else v for v in values] if None in values else values
+        lengths = np.fromiter(map(len, sets), dtype=np.int64, count=len(sets))
+        codes = self.dictionary.codes_or_add(list(chain.from_iterable(sets)))
         while len(self.bitmaps) < len(self.dictionary):
             self.bitmaps.append(BitMap())
         for code, group in grouped_bitmaps(codes, np.repeat(ids, lengths)):
@@ -310,3 +319,12 @@ def new_column(value_type: ValueType) -> Column:
     if kind == "set":
         return SetColumn(value_type)
     raise ValueError(f"no column for property kind {kind!r}")
+
+
+def _gather(values: list[Any], rows: np.ndarray) -> list[Any]:
+    """values[rows] with one C-level itemgetter call."""
+    if len(rows) == 0:
+        return []
+    if len(rows) == 1:
+        return [values[int(rows[0])]]
+    return list(itemgetter(*rows.tolist())(values))

@@ -4,6 +4,9 @@
 order-independent (events are facts, profiles are last-writer-wins by ts), so such a run is applied
 in bulk with numpy; an erasure or a declaration ends the run and is applied on its own, which is
 what makes "forget, then see the id again" and "declare, then use" follow the log order.
+
+A run is applied as columns (indexes/shard/run_columns.py); `apply_steps` takes runs already in
+column form (replay builds them from the log without a record object per event).
 """
 
 from __future__ import annotations
@@ -16,48 +19,21 @@ import numpy as np
 from pyroaring import BitMap
 
 from indexes.event_ids import EventIdSet
-from indexes.records import ErasureRecord, EventRecord, ProfileRecord, Record
+from indexes.records import DeclarationRecord, ErasureRecord, EventRecord, ProfileRecord, Record
 from indexes.schema import Schema
 from indexes.shard.bsi import BitSlicedIndex
 from indexes.shard.dense_ids import MAX_CUSTOMERS_PER_SHARD, DenseIds, ShardFullError
 from indexes.shard.event_index import EventTypeIndex, sums_by_customer
 from indexes.shard.event_store import MISSING_NUMBER
 from indexes.shard.property_index import Column, new_column
+from indexes.shard.run_columns import EventColumns, ProfileColumns, RunColumns, run_of_records
 from indexes.timecal import Calendar
 
-_ABSENT = object()  # a property a profile record does not name (None would mean "remove")
 ORDER_EVENT = "order_created"
 REFUND_EVENT = "order_refunded"
 AMOUNT_ATTR = "amount"
 
-
-@dataclass
-class _Run:
-    """Events and profiles between two barrier records, and the customer ids they name in order."""
-
-    records: list[EventRecord | ProfileRecord]
-    events: list[EventRecord]
-    profiles: list[ProfileRecord]
-    names: list[str]
-
-    @staticmethod
-    def of(records: list) -> _Run:
-        events = [r for r in records if type(r) is EventRecord]
-        profiles = [r for r in records if type(r) is ProfileRecord] if len(events) < len(records) else []
-        return _Run(records, events, profiles, [r.customer_id for r in records])
-
-
-def _group_rows_by_type(events: list[EventRecord]) -> list[tuple[str, np.ndarray]]:
-    """(type, row positions) for each event type in the batch, types in first-seen order."""
-    types = [e.type for e in events]
-    first = types[0]
-    if types.count(first) == len(types):
-        return [(first, np.arange(len(types)))]
-    codes: dict[str, int] = {}
-    type_codes = np.array([codes.setdefault(t, len(codes)) for t in types], dtype=np.int32)
-    order = np.argsort(type_codes, kind="stable")  # stable: rows keep log order within a type
-    bounds = np.searchsorted(type_codes[order], np.arange(len(codes) + 1))
-    return [(name, order[bounds[code] : bounds[code + 1]]) for name, code in codes.items()]
+Step = RunColumns | ErasureRecord | DeclarationRecord  # what `apply_steps` takes, in log order
 
 
 @dataclass
@@ -94,45 +70,55 @@ class Shard:
 
     # --- apply ------------------------------------------------------------------------------
     def apply(self, records: Sequence[Record]) -> ApplyStats:
-        stats = ApplyStats()
-        # Split the log into runs of (events, profiles) separated by single barrier records.
+        """Apply validated records in log order."""
         records = list(records)
         barriers = [i for i, r in enumerate(records) if type(r) is not EventRecord and type(r) is not ProfileRecord]
-        steps: list[_Run | Record] = []
+        # Runs of (events, profiles) separated by single barrier records.
+        steps: list[Step] = []
         start = 0
         for stop in [*barriers, len(records)]:
             if stop > start:
-                steps.append(_Run.of(records[start:stop]))
+                steps.append(run_of_records(records[start:stop]))  # type: ignore[arg-type]
             if stop < len(records):
-                steps.append(records[stop])
+                steps.append(records[stop])  # type: ignore[arg-type]
             start = stop + 1
+        return self.apply_steps(steps)
+
+    def apply_steps(self, steps: list[Step]) -> ApplyStats:
+        """Apply runs (in column form) and barrier records, in log order. Nothing changes when the
+        shard would overflow (ShardFullError)."""
+        stats = ApplyStats()
+        self._apply_steps(steps, stats)
+        return stats
+
+    def _apply_steps(self, steps: list[Step], stats: ApplyStats) -> None:
         first_found = self._check_capacity(steps)
         for position, step in enumerate(steps):
-            if isinstance(step, _Run):
+            if type(step) is RunColumns:
                 self._apply_run(step, stats, first_found if position == 0 else None)
-            elif isinstance(step, ErasureRecord):
+            elif type(step) is ErasureRecord:
                 self.forget(step.customer_id)
                 stats.erasures += 1
             else:
                 self._declare(step.body)  # type: ignore[union-attr]
                 stats.declarations += 1
-        return stats
 
-    def _check_capacity(self, steps: list[_Run | Record]) -> list[int | None] | None:
+    def _check_capacity(self, steps: list[Step]) -> np.ndarray | None:
         """Refuse before changing anything: a half-applied batch is never visible. An id erased
         earlier in the batch and named again needs a fresh dense id, so it counts as new.
-        Returns the first run's id lookups (None where unknown) for reuse."""
+        Returns the first run's id lookups (-1 where unknown) for reuse."""
         fresh = 0
         erased: set[str] = set()
-        first_found: list[int | None] | None = None
+        first_found: np.ndarray | None = None
         for position, step in enumerate(steps):
-            if isinstance(step, _Run):
-                found = self.ids.lookup_many(step.names)
+            if type(step) is RunColumns:
+                found = self.ids.lookup_array(step.names)
                 if position == 0:
                     first_found = found
-                unknown = set(compress(step.names, [f is None for f in found])) if None in found else set()
+                missing = found < 0
+                unknown = set(compress(step.names, missing.tolist())) if missing.any() else set()
                 fresh += len(unknown) + len(set(step.names) & erased) if erased else len(unknown)
-            elif isinstance(step, ErasureRecord):
+            elif type(step) is ErasureRecord:
                 erased.add(step.customer_id)
         if self.ids.would_overflow(fresh):
             raise ShardFullError(
@@ -141,41 +127,40 @@ class Shard:
             )
         return first_found
 
-    def _apply_run(self, run: _Run, stats: ApplyStats, found: list[int | None] | None) -> None:
+    def _apply_run(self, run: RunColumns, stats: ApplyStats, found: np.ndarray | None) -> None:
         keys = None
-        if run.events:
-            fresh_mask, keys = self.event_ids.filter_new([e.event_id for e in run.events])
+        if run.events is not None:
+            fresh_mask, keys = self.event_ids.filter_new(run.events.event_ids)
             if not fresh_mask.all():
                 # A duplicate is acknowledged and ignored: it does not even create its customer.
                 stats.duplicates += len(run.events) - int(fresh_mask.sum())
-                dropped = {id(e) for e, fresh in zip(run.events, fresh_mask.tolist(), strict=True) if not fresh}
-                run = _Run.of([r for r in run.records if id(r) not in dropped])
+                run = run.without_events(fresh_mask)
                 found = None
         dense = self.ids.assign(run.names, found)
-        event_dense = dense
-        if run.profiles:
-            is_event = np.fromiter((type(r) is EventRecord for r in run.records), dtype=bool, count=len(dense))
-            event_dense = dense[is_event]
-            self._apply_profiles(run.profiles, dense[~is_event])
+        if run.profiles is not None:
+            self._apply_profiles(run.profiles, dense[run.profile_at])
             stats.profiles += len(run.profiles)
-        if run.events:
-            self._apply_events(run.events, event_dense)
+        if run.events is not None:
+            self._apply_events(run.events, dense if run.event_at is None else dense[run.event_at])
             stats.events += len(run.events)
         if keys is not None:
             self.event_ids.add(keys)
 
-    def _apply_events(self, events: list[EventRecord], customers: np.ndarray) -> None:
-        if not events:
-            return
-        ts = np.fromiter((e.ts_ms for e in events), dtype=np.int64, count=len(events))
+    def _apply_events(self, events: EventColumns, customers: np.ndarray) -> None:
+        ts = events.ts_ms
         days = self.calendar.local_days(ts)
-        for event_type, rows in _group_rows_by_type(events):
-            picked = [events[row] for row in rows.tolist()] if len(rows) < len(events) else events
-            index = self._event_index_for(event_type)
-            columns = index.append(customers[rows], ts[rows], [e.attrs for e in picked], days[rows])
-            if event_type in (ORDER_EVENT, REFUND_EVENT):
-                ids, sums = sums_by_customer(customers[rows], columns[AMOUNT_ATTR])  # type: ignore[arg-type]
-                self.lifetime_value.add_many(ids, sums if event_type == ORDER_EVENT else -sums)
+        for group in events.by_type:
+            rows = group.rows
+            index = self._event_index_for(group.event_type)
+            if rows is None:
+                columns = index.append(customers, ts, group.attrs, days)
+                type_customers = customers
+            else:
+                type_customers = customers[rows]
+                columns = index.append(type_customers, ts[rows], group.attrs, days[rows])
+            if group.event_type in (ORDER_EVENT, REFUND_EVENT):
+                ids, sums = sums_by_customer(type_customers, columns[AMOUNT_ATTR])  # type: ignore[arg-type]
+                self.lifetime_value.add_many(ids, sums if group.event_type == ORDER_EVENT else -sums)
         self.event_count += len(events)
         self._update_last_seen(customers, ts)
 
@@ -186,20 +171,16 @@ class Shard:
         previous = self.last_seen.values_or(ids, MISSING_NUMBER)
         self.last_seen.set_many(ids, np.maximum(previous, latest[ids]))
 
-    def _apply_profiles(self, profiles: list[ProfileRecord], dense: np.ndarray) -> None:
-        ts = np.fromiter((p.ts_ms for p in profiles), dtype=np.int64, count=len(profiles))
-        named: set[str] = set()
-        for profile in profiles:
-            named.update(profile.properties)
-        for prop in sorted(named):
-            values = [p.properties.get(prop, _ABSENT) for p in profiles]
-            picked = np.fromiter((v is not _ABSENT for v in values), dtype=bool, count=len(values))
-            if not picked.all():
-                values = list(compress(values, picked.tolist()))
+    def _apply_profiles(self, profiles: ProfileColumns, dense: np.ndarray) -> None:
+        ts = profiles.ts_ms
+        for prop, (rows, values) in profiles.properties.items():  # sorted by property
             column = self.columns.get(prop)
             if column is None:
                 column = self.columns[prop] = new_column(self.schema.properties[prop])
-            column.write_many(dense[picked], ts[picked], values)
+            if len(rows) == len(ts):
+                column.write_many(dense, ts, values)
+            else:
+                column.write_many(dense[rows], ts[rows], values)
 
     def _event_index_for(self, event_type: str) -> EventTypeIndex:
         index = self.events.get(event_type)

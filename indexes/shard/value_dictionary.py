@@ -9,8 +9,11 @@ repeated query only scans values added since (the dictionary never removes a val
 from __future__ import annotations
 
 from collections import OrderedDict
+from itertools import compress, repeat
 
 import numpy as np
+
+from indexes.shard.packed_strings import packed_copies
 
 MAX_CACHED_NEEDLES = 256
 
@@ -36,19 +39,28 @@ class ValueDictionary:
         return code
 
     def codes_or_add(self, values: list[str | None]) -> np.ndarray:
-        """int32 codes of values (None -> -1), adding new values to the dictionary."""
-        codes = list(map(self._codes.get, values))
-        if None in codes:
-            # Only the rows without a known code pay a Python step: absent values and new ones.
-            unknown = [row for row, code in enumerate(codes) if code is None]
-            for value in dict.fromkeys(values[row] for row in unknown):
-                if value is not None:
-                    self.code_or_add(value)
-            lookup = self._codes.get
-            for row in unknown:
-                value = values[row]
-                codes[row] = -1 if value is None else lookup(value)
-        return np.array(codes, dtype=np.int32)
+        """int32 codes of values (None -> -1), adding new values to the dictionary in order of
+        first appearance. Every pass is C-level (map, compress, dict.fromkeys): a column of a million
+        new e-mail addresses costs no Python step per value."""
+        count = len(values)
+        codes = np.fromiter(map(self._codes.get, values, repeat(-1, count)), dtype=np.int32, count=count)
+        missing = codes < 0
+        if missing.any():
+            unique = dict.fromkeys(compress(values, missing.tolist()))
+            unique.pop(None, None)  # absent values stay -1
+            if unique:
+                new = packed_copies(list(unique))
+                base = len(self.values)
+                self.values.extend(new)
+                self._codes.update(zip(new, range(base, base + len(new)), strict=True))
+                rows = np.flatnonzero(missing)
+                again = np.fromiter(
+                    map(self._codes.get, compress(values, missing.tolist()), repeat(-1, len(rows))),
+                    dtype=np.int32,
+                    count=len(rows),
+                )
+                codes[rows] = again
+        return codes
 
     def codes(self, values: tuple[str, ...] | list[str]) -> list[int]:
         """Codes of the values present in the dictionary (absent values match nothing)."""
