@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from actors.api import (
     ClusterStats,
@@ -57,6 +58,7 @@ from actors.prepared import MAX_PREPARED_BATCHES_PER_SHARD, PREPARED_BATCH_TTL_M
 from actors.ray_runtime import ensure_ray, shutdown_if_started
 from actors.schema_sync import fullest, missing_declarations
 from actors.shard_actor import ShardActor
+from actors.shard_channel import ChannelDirectory
 from actors.shard_client import MAX_INFLIGHT_CALLS_PER_SHARD, ShardClient
 from actors.shard_service import FAILED, RECOVERING, SERVING, plan_digest
 from indexes.durable.engine import MAX_BATCH_RECORDS
@@ -85,9 +87,10 @@ class Cluster:
     """Use `await Cluster.start(...)`."""
 
     def __init__(self, layout: ClusterLayout, clients: list[ShardClient], schema: Schema, lock: DirLock,
-                 started_ray: bool) -> None:
+                 started_ray: bool, channels: ChannelDirectory) -> None:
         self.layout = layout
         self._clients = clients
+        self._channels = channels
         self._schema = schema  # the cluster's copy: rules compile against it; refreshed by declare
         self._lock = lock
         self._started_ray = started_ray
@@ -127,19 +130,25 @@ class Cluster:
         lock.acquire()  # before creating anything: one cluster per data directory
         started_ray = False
         actors: list[Any] = []
+        channels = ChannelDirectory()
         try:
             layout = open_layout(root, shards, tz)
             started_ray = ensure_ray(ray_address)
             options = {"sync": sync, "max_prepared_batches": max_prepared_batches_per_shard,
                        "prepared_batch_ttl_ms": prepared_batch_ttl_ms}
+            # On this machine: the router reaches the shards through Unix sockets (actors/shard_channel.py).
+            here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
             for shard in range(layout.shards):
-                actors.append(ShardActor.remote(shard, str(root), layout.shard_path(shard), options))  # type: ignore[attr-defined]
-            clients = [ShardClient(i, actor, max_inflight_calls_per_shard) for i, actor in enumerate(actors)]
-            cluster = cls(layout, clients, Schema(), lock, started_ray)
+                actors.append(ShardActor.options(scheduling_strategy=here).remote(  # type: ignore[attr-defined]
+                    shard, str(root), layout.shard_path(shard), options, channels.socket_path(shard)))
+            clients = [ShardClient(i, actor, channels.socket_path(i), max_inflight_calls_per_shard)
+                       for i, actor in enumerate(actors)]
+            cluster = cls(layout, clients, Schema(), lock, started_ray, channels)
         except BaseException:
             for actor in actors:
                 ray.kill(actor, no_restart=True)
             shutdown_if_started(started_ray)
+            channels.remove()
             lock.release()
             raise
         try:
@@ -197,9 +206,12 @@ class Cluster:
             await asyncio.wait_for(
                 asyncio.gather(*(h.close.remote() for h in handles), return_exceptions=True), CLOSE_TIMEOUT_MS / 1000
             )
+        for client in self._clients:
+            client.close_channel()
         for handle in handles:
             ray.kill(handle, no_restart=True)
         shutdown_if_started(self._started_ray)
+        self._channels.remove()
         self._lock.release()
 
     async def _monitor_shards(self) -> None:

@@ -1,25 +1,30 @@
 """The router's handle on one shard actor: its view of the shard's state, its bounded in-flight
-calls, and the mapping of Ray's errors to the backend's.
+calls, its channel (actors/shard_channel.py), and the mapping of failures to the backend's errors.
 
-* A call that fails inside the actor comes back as RayTaskError; the actor's own exception (`cause`)
-  is raised instead, so callers see RecordBatchError, ShardFullError, ShardUnavailableError ...
-* A call in flight when the actor died (or that reached a restarting actor) fails with RayActorError:
-  it becomes ShardUnavailableError, and the shard is marked down until a state probe finds it
-  SERVING again. While down, calls fail at once instead of queueing in Ray behind a restart.
-* Probes are one outstanding `state()` call per shard at a time (never a pile of them behind a
-  restarting actor), polled without blocking by the cluster's monitor task.
+* Calls go over the shard's channel, a Unix socket (Ray's per-call cost was most of a small query's
+  time: actors/channel_protocol.py). A call that fails inside the shard raises the shard's own
+  exception, so callers see RecordBatchError, ShardFullError, ShardUnavailableError ...
+* A call in flight when the actor died fails when its connection breaks: it becomes
+  ShardUnavailableError, and the shard is marked down until a state probe finds it SERVING again and
+  the channel is reconnected. While down, calls fail at once instead of waiting for a restart.
+* Probes are Ray calls (`state()`), one outstanding per shard at a time (never a pile of them behind a
+  restarting actor), polled without blocking by the cluster's monitor task. A probe is what tells
+  that a restarted actor has recovered; the channel is then reconnected.
 """
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import time
 from typing import Any
 
 from ray.actor import ActorHandle
-from ray.exceptions import RayActorError, RayTaskError
+from ray.exceptions import RayActorError
 
 from actors.api import OverloadedError, ShardUnavailableError
+from actors.channel_protocol import ChannelClosedError
+from actors.shard_channel import ShardChannel
 from actors.shard_service import FAILED, RECOVERING, SERVING
 
 # Work a shard may have queued at once, counted at the router (one per cluster operation touching
@@ -38,10 +43,14 @@ PROBE_TIMEOUT_MS = 3_000
 class ShardClient:
     """Not thread-safe: used from the cluster's asyncio loop only."""
 
-    def __init__(self, shard: int, handle: ActorHandle, max_inflight_calls: int = MAX_INFLIGHT_CALLS_PER_SHARD) -> None:
+    def __init__(self, shard: int, handle: ActorHandle, channel_path: str,
+                 max_inflight_calls: int = MAX_INFLIGHT_CALLS_PER_SHARD) -> None:
         assert max_inflight_calls > 0
         self.shard = shard
         self.handle = handle
+        self.channel_path = channel_path
+        self._channel: ShardChannel | None = None
+        self._connecting: asyncio.Task[None] | None = None
         self.max_inflight_calls = max_inflight_calls
         self.inflight = 0
         self.state = RECOVERING
@@ -53,11 +62,12 @@ class ShardClient:
     # --- admission -----------------------------------------------------------------------------
     @property
     def serving(self) -> bool:
-        return self.state == SERVING
+        return self.state == SERVING and self._channel is not None and self._channel.open
 
     def check_serving(self) -> None:
-        if self.state != SERVING:
-            raise ShardUnavailableError(f"shard {self.shard} is {self.state}: {self.reason}; retry shortly")
+        if not self.serving:
+            state = self.state if self.state != SERVING else "connecting"
+            raise ShardUnavailableError(f"shard {self.shard} is {state}: {self.reason}; retry shortly")
 
     def check_room(self) -> None:
         if self.inflight >= self.max_inflight_calls:
@@ -67,26 +77,56 @@ class ShardClient:
 
     # --- calls ---------------------------------------------------------------------------------
     async def call(self, method: str, *args: Any) -> Any:
-        ref = getattr(self.handle, method).remote(*args)
+        channel = self._channel
+        if channel is None or not channel.open:
+            raise ShardUnavailableError(f"shard {self.shard} is not connected ({self.reason}); retry shortly")
         try:
-            return await ref
-        except RayTaskError as exc:
-            cause = exc.cause
-            if isinstance(cause, ShardUnavailableError):
-                self.mark_down(RECOVERING, str(cause))
-            if isinstance(cause, Exception):
-                raise cause from None
-            raise RuntimeError(f"shard {self.shard} {method} failed: {exc}") from None
-        except RayActorError as exc:
-            self.mark_down(RECOVERING, f"actor restarting ({type(exc).__name__})")
+            return await channel.call(method, args)
+        except ChannelClosedError as exc:
+            self.mark_down(RECOVERING, f"connection lost: {exc}")
             raise ShardUnavailableError(
                 f"shard {self.shard} restarted while handling {method}; the call may or may not have "
                 "taken effect (ingest is idempotent: retry)"
             ) from None
+        except ShardUnavailableError as exc:
+            self.mark_down(RECOVERING, str(exc))
+            raise
 
     def mark_down(self, state: str, reason: str) -> None:
         assert state != SERVING
         self.state, self.reason = state, reason
+        if self._channel is not None and not self._channel.open:
+            self._channel = None  # reconnected once a probe finds the shard SERVING
+
+    def close_channel(self) -> None:
+        if self._connecting is not None:
+            self._connecting.cancel()
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+
+    def _connect_when_serving(self) -> None:
+        """After a probe found the shard SERVING: (re)connect the channel unless connected or connecting."""
+        if self.state != SERVING or (self._channel is not None and self._channel.open):
+            return
+        if self._connecting is None or self._connecting.done():
+            self._connecting = asyncio.get_running_loop().create_task(self._connect())
+
+    async def _connect(self) -> None:
+        try:
+            channel = await ShardChannel.connect(self.channel_path, on_closed=self._channel_closed)
+        except OSError as exc:  # not listening yet, or gone again: the next probe retries
+            self.reason = f"channel not connected: {exc!r}"
+            return
+        if self._channel is not None:
+            self._channel.close()
+        self._channel = channel
+
+    def _channel_closed(self, channel: ShardChannel, reason: str) -> None:
+        """The connection broke without a call noticing: the shard restarts (health NOT_SERVING now,
+        not at the next probe)."""
+        if channel is self._channel and self.state == SERVING:
+            self.mark_down(RECOVERING, f"connection lost: {reason}")
 
     # --- health probes -------------------------------------------------------------------------
     def poll(self, now_s: float | None = None) -> None:
@@ -100,7 +140,8 @@ class ShardClient:
             elif now_s - self._probe_sent_s > PROBE_TIMEOUT_MS / 1000 and self.state == SERVING:
                 self.mark_down(RECOVERING, f"no answer to a health probe for {PROBE_TIMEOUT_MS} ms")
             return
-        interval_ms = PROBE_INTERVAL_SERVING_MS if self.state == SERVING else PROBE_INTERVAL_DOWN_MS
+        # A shard SERVING whose channel is not connected yet is probed (and reconnected) at the quick pace.
+        interval_ms = PROBE_INTERVAL_SERVING_MS if self.serving else PROBE_INTERVAL_DOWN_MS
         if now_s - self._probed_s >= interval_ms / 1000:
             try:
                 self._probe = self.handle.state.remote().future()
@@ -120,3 +161,4 @@ class ShardClient:
             self.mark_down(FAILED, f"health probe failed: {exc!r}")
             return
         self.state, self.reason = state, reason
+        self._connect_when_serving()

@@ -212,6 +212,19 @@ class ShardService:
         with self._use() as engine:
             return engine.count(plan, as_of_ms)
 
+    def count_many(self, queries: list[tuple[Plan, int]]) -> list[int | Exception]:
+        """Counts of several (plan, as_of_ms), in order; a query that fails gives its exception in its
+        place and the others still count. Each takes the state lock by itself, so an ingest waiting to
+        apply gets in between two queries of a batch rather than after all of them."""
+        with self._use() as engine:
+            out: list[int | Exception] = []
+            for plan, as_of_ms in queries:
+                try:
+                    out.append(engine.count(plan, as_of_ms))
+                except Exception as exc:  # noqa: BLE001 - this query's answer; the batch goes on
+                    out.append(exc)
+            return out
+
     def members_page(self, plan: Plan, digest: str, as_of_ms: int, after: str | None, page_size: int) -> ShardPage:
         with self._use() as engine:
             with engine.read_state() as inner:
