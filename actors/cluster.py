@@ -29,7 +29,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,10 +50,12 @@ from actors.api import (
     ShardStatsInfo,
     ShardUnavailableError,
 )
+from actors.count_batcher import CountBatcher
 from actors.ingest_coordinator import declare_everywhere, ingest_across_shards, router_errors
 from actors.layout import ClusterLayout, open_layout
 from actors.member_pages import ShardPage, check_page_size, merge_pages
 from actors.placement import RoutedBatch, route_batch
+from actors.plan_cache import PlanCache
 from actors.prepared import MAX_PREPARED_BATCHES_PER_SHARD, PREPARED_BATCH_TTL_MS
 from actors.ray_runtime import ensure_ray, shutdown_if_started
 from actors.schema_sync import fullest, missing_declarations
@@ -92,6 +94,9 @@ class Cluster:
         self._clients = clients
         self._channels = channels
         self._schema = schema  # the cluster's copy: rules compile against it; refreshed by declare
+        self._schema_version = 0  # +1 whenever _schema is replaced (compiled rules are keyed by it)
+        self._plans: PlanCache[CompiledQuery] = PlanCache()
+        self._counts = [CountBatcher(self._count_many_on(client)) for client in clients]
         self._lock = lock
         self._started_ray = started_ray
         self._operations = 0  # operations in progress (each holds one slot per shard it touches)
@@ -298,7 +303,7 @@ class Cluster:
             with self._slots(self._all()):
                 self._schema_suspect = True  # until every shard committed
                 accepted = await declare_everywhere(self._clients, raws, None)
-                self._schema = checked.schema
+                self._set_schema(checked.schema)
                 self._schema_suspect = False
             return accepted
 
@@ -323,23 +328,40 @@ class Cluster:
                 if bodies:
                     raws = [{"declare": body} for body in bodies]
                     await declare_everywhere([client], raws, None)
-        self._schema = full.copy()
+        self._set_schema(full.copy())
         self._schema_suspect = False
+
+    def _set_schema(self, schema: Schema) -> None:
+        self._schema = schema
+        self._schema_version += 1
 
     # --- queries -------------------------------------------------------------------------------
     def compile(self, rule: Rule) -> CompiledQuery:
-        """Validate and compile against the cluster's schema (RuleError names the node path)."""
-        node = load_rule(rule, self._schema)
-        plan = compile_rule(node, self._schema)
-        return CompiledQuery(node, plan, plan_digest(plan))
+        """Validate and compile against the cluster's schema (RuleError names the node path); repeated
+        rules come from the router's cache of compiled rules (actors/plan_cache.py)."""
+        schema = self._schema
+
+        def compiled() -> CompiledQuery:
+            node = load_rule(rule, schema)
+            plan = compile_rule(node, schema)
+            return CompiledQuery(node, plan, plan_digest(plan))
+
+        return self._plans.get_or_compile(rule, self._schema_version, compiled)
 
     async def count(self, rule: Rule, as_of_ms: int | None = None) -> CountOutcome:
         await self._ensure_schema_consistent()
         query = self.compile(rule)
         at_ms = now_ms() if as_of_ms is None else as_of_ms  # one instant for every shard
         with self._slots(self._all()):
-            counts = await asyncio.gather(*(c.call("count", query.plan, at_ms) for c in self._clients))
+            # Each shard's counts are micro-batched (actors/count_batcher.py): one call per batch.
+            counts = await asyncio.gather(*(b.count(query.digest, query.plan, at_ms) for b in self._counts))
         return CountOutcome(count=sum(counts), as_of_ms=at_ms)
+
+    @staticmethod
+    def _count_many_on(client: ShardClient) -> Callable[[list[tuple[Plan, int]]], Awaitable[list[Any]]]:
+        async def count_many(queries: list[tuple[Plan, int]]) -> list[Any]:
+            return await client.call("count_many", queries)
+        return count_many
 
     async def preview(self, rule: Rule, as_of_ms: int | None = None, sample_size: int = 20) -> PreviewOutcome:
         await self._ensure_schema_consistent()
