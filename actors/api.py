@@ -1,13 +1,14 @@
 """What `service/` may call on the sharded engine: plain Python values in and out, no Ray, no protobuf.
 
-The gRPC handlers (service/) decode protobuf into RECORDS.md dicts and rule text/JSON, call a
-`SegmentsBackend`, and map its results and exceptions to messages and status codes:
+The gRPC handlers (service/) decode protobuf into rule text/JSON and declaration bodies (ingest records
+travel on as serialized bytes, WireBatch, decoded by the shards), call a `SegmentsBackend`, and map its results and exceptions to messages and status codes:
 
 | raised here | gRPC status |
 | --- | --- |
 | indexes.records.RecordBatchError (errors name record index, field, reason) | INVALID_ARGUMENT |
 | indexes.rules.errors.RuleError (path, reason), indexes.schema.SchemaError | INVALID_ARGUMENT |
 | PageTokenError | INVALID_ARGUMENT |
+| PredecessorFailedError (an earlier batch of the stream failed: this one was not stored) | the earlier batch's |
 | OverloadedError (a shard's bounded queue of work is full) | RESOURCE_EXHAUSTED |
 | ShardUnavailableError (a shard is restarting / recovering) | UNAVAILABLE |
 | indexes.shard.dense_ids.ShardFullError, indexes.log.LogFailedError | FAILED_PRECONDITION |
@@ -17,6 +18,7 @@ The gRPC handlers (service/) decode protobuf into RECORDS.md dicts and rule text
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -44,6 +46,23 @@ class OverloadedError(RuntimeError):
 
 class PageTokenError(ValueError):
     """A members page token that this server did not issue for this rule."""
+
+
+class PredecessorFailedError(RuntimeError):
+    """An ingest batch given `after` was not stored because that earlier batch failed (or gave up)."""
+
+
+@dataclass(frozen=True)
+class WireBatch:
+    """An ingest batch as it came off the wire: each record a serialized segments.v1.Record, with the
+    customer it names. Routing needs only the customer, so the router does not decode the records: each
+    shard decodes its own (service/convert_records.py, `records_from_wire`), both shards at once."""
+
+    records: list[bytes]
+    customers: list[str | None]  # per record: the customer it names; None or "" when it names none
+
+    def __post_init__(self) -> None:
+        assert len(self.records) == len(self.customers)
 
 
 @dataclass(frozen=True)
@@ -137,6 +156,15 @@ class SegmentsBackend(Protocol):
         """RECORDS.md event/profile/erasure dicts. Returns once every accepted record is durable on its
         shard and applied. Without `partial`, one bad record raises RecordBatchError and nothing is
         stored on any shard."""
+        ...
+
+    async def ingest_wire(self, batch: WireBatch, *, partial: bool, timeout_ms: int | None,
+                          after: asyncio.Future[Any] | None = None) -> IngestOutcome:
+        """`ingest` of records still in their wire form (what the gRPC server receives).
+
+        `after` orders batches of one stream: this batch may be validated and reserved at once, but is
+        stored only once `after` (the previous batch's ingest) has succeeded; when `after` fails, this
+        batch is released and PredecessorFailedError raised, with nothing of it stored."""
         ...
 
     async def declare(self, bodies: list[dict[str, Any]], ts_ms: int | None) -> int:

@@ -49,12 +49,18 @@ from actors.api import (
     ShardSnapshotInfo,
     ShardStatsInfo,
     ShardUnavailableError,
+    WireBatch,
 )
 from actors.count_batcher import CountBatcher
-from actors.ingest_coordinator import declare_everywhere, ingest_across_shards, router_errors
+from actors.ingest_coordinator import (
+    declare_everywhere,
+    ingest_across_shards,
+    router_errors,
+    wire_router_errors,
+)
 from actors.layout import ClusterLayout, open_layout
 from actors.member_pages import ShardPage, check_page_size, merge_pages
-from actors.placement import RoutedBatch, route_batch
+from actors.placement import RoutedBatch, route_batch, route_customers
 from actors.plan_cache import PlanCache
 from actors.prepared import MAX_PREPARED_BATCHES_PER_SHARD, PREPARED_BATCH_TTL_MS
 from actors.ray_runtime import ensure_ray, shutdown_if_started
@@ -271,24 +277,47 @@ class Cluster:
         if len(raws) > MAX_BATCH_RECORDS:
             raise ValueError(f"a batch holds at most {MAX_BATCH_RECORDS} records (got {len(raws)}): split it")
         await self._ensure_schema_consistent()
-        # Checked after the last await: from here to the task's registration nothing interleaves, so
-        # compact() either refuses this ingest or waits for it.
-        if self._compacting:
-            raise ShardUnavailableError("compaction is running; ingest resumes when it ends")
+        self._check_not_compacting()
         routed = route_batch(raws, self.layout.shards)
         early = router_errors(raws, routed, self._schema)
+        return await self._start_ingest(len(raws), routed, early, partial, timeout_ms, "prepare", None)
+
+    async def ingest_wire(self, batch: WireBatch, *, partial: bool = False, timeout_ms: int | None = None,
+                          after: asyncio.Future[Any] | None = None) -> IngestOutcome:
+        """`ingest` of serialized records: routed by the customer each names, decoded by the shards
+        (in parallel, each on its own core). `after`: see actors/api.py (a stream's batches in order)."""
+        total = len(batch.records)
+        if total > MAX_BATCH_RECORDS:
+            raise ValueError(f"a batch holds at most {MAX_BATCH_RECORDS} records (got {total}): split it")
+        await self._ensure_schema_consistent()
+        self._check_not_compacting()
+        routed = route_customers(batch.customers, batch.records, self.layout.shards)
+        early = wire_router_errors(batch, routed, self._schema)
+        return await self._start_ingest(total, routed, early, partial, timeout_ms, "prepare_wire", after)
+
+    def _check_not_compacting(self) -> None:
+        # Called after the last await before _start_ingest: from here to the task's registration
+        # nothing interleaves, so compact() either refuses this ingest or waits for it.
+        if self._compacting:
+            raise ShardUnavailableError("compaction is running; ingest resumes when it ends")
+
+    async def _start_ingest(self, total: int, routed: RoutedBatch, early: list[RecordError], partial: bool,
+                            timeout_ms: int | None, prepare: str, after: asyncio.Future[Any] | None) -> IngestOutcome:
         clients = self._take_slots(routed.targets())
         # Shielded: once started, the two phases finish (commit or release) even if the caller is
         # cancelled; the task holds the slots until then.
-        task = asyncio.get_running_loop().create_task(self._ingest(clients, raws, routed, early, partial, timeout_ms))
+        task = asyncio.get_running_loop().create_task(
+            self._ingest(clients, total, routed, early, partial, timeout_ms, prepare, after))
         self._ingests.add(task)
         task.add_done_callback(self._ingests.discard)
         return await asyncio.shield(task)
 
-    async def _ingest(self, slots: list[ShardClient], raws: list[dict[str, Any]], routed: RoutedBatch,
-                      early: list[RecordError], partial: bool, timeout_ms: int | None) -> IngestOutcome:
+    async def _ingest(self, slots: list[ShardClient], total: int, routed: RoutedBatch, early: list[RecordError],
+                      partial: bool, timeout_ms: int | None, prepare: str,
+                      after: asyncio.Future[Any] | None) -> IngestOutcome:
         try:
-            return await ingest_across_shards(self._clients, raws, routed, early, partial=partial, timeout_ms=timeout_ms)
+            return await ingest_across_shards(self._clients, total, routed, early, partial=partial,
+                                              timeout_ms=timeout_ms, prepare=prepare, after=after)
         finally:
             self._free_slots(slots)
 

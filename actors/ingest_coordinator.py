@@ -11,6 +11,15 @@
 4. Otherwise commit every prepared sub-batch, concurrently (each appends durably and applies), and
    return per-record statuses in input order.
 
+A batch of a stream may be given `after`, the previous batch's ingest: it is prepared at once (while
+the previous one commits) but committed only once `after` has succeeded, so a stream's batches are
+stored in stream order; when `after` fails, the batch is released (nothing stored) and
+PredecessorFailedError raised.
+
+Records may arrive as dicts (`ingest`) or serialized (`ingest_wire`, then each shard decodes its own:
+`prepare_wire`); a shard that dropped undecodable records reports the positions of those it prepared,
+and the duplicates it reports at commit are mapped through them.
+
 What this does not give: atomicity against a shard failing *during* step 4 (a crash, a disk error).
 The shards that committed keep their part; the call raises (with a note naming them) and is not
 acknowledged. Retrying the same batch completes it exactly once: event ids deduplicate, profile
@@ -25,7 +34,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from actors.api import IngestOutcome, RecordStatus, ShardUnavailableError
+from actors.api import IngestOutcome, PredecessorFailedError, RecordStatus, ShardUnavailableError, WireBatch
 from actors.placement import DECLARATION_FIELD, DECLARATION_REASON, RoutedBatch
 from actors.prepared import PREPARED_BATCH_TTL_MS
 from actors.shard_client import ShardClient
@@ -33,6 +42,7 @@ from actors.shard_service import PrepareReply
 from indexes.engine import IngestResult
 from indexes.records import RecordBatchError, RecordError, validate_record
 from indexes.schema import Schema
+from service.convert_records import records_from_wire
 
 # The router gives up on a prepare phase this long after it began, well before a shard would expire
 # the first prepared sub-batch (PREPARED_BATCH_TTL_MS): a sub-batch it commits is never expired.
@@ -56,13 +66,28 @@ def router_errors(raws: Sequence[Any], routed: RoutedBatch, schema: Schema) -> l
     return errors
 
 
+def wire_router_errors(batch: WireBatch, routed: RoutedBatch, schema: Schema) -> list[RecordError]:
+    """router_errors of serialized records: the few naming no customer are decoded here to say why."""
+    errors: list[RecordError] = []
+    for index in routed.unroutable:
+        decoded = records_from_wire([batch.records[index]])
+        if decoded.errors:
+            errors.extend(RecordError(index, e.field, e.reason) for e in decoded.errors)
+            continue
+        single = RoutedBatch([], [], unroutable=[0])
+        errors.extend(RecordError(index, e.field, e.reason) for e in router_errors(decoded.raws, single, schema))
+    return errors
+
+
 async def ingest_across_shards(
-    clients: Sequence[ShardClient], raws: Sequence[Any], routed: RoutedBatch, early_errors: list[RecordError],
-    *, partial: bool, timeout_ms: int | None,
+    clients: Sequence[ShardClient], total: int, routed: RoutedBatch, early_errors: list[RecordError],
+    *, partial: bool, timeout_ms: int | None, prepare: str = "prepare", after: asyncio.Future[Any] | None = None,
 ) -> IngestOutcome:
+    """`total` records in all; `prepare` is the shards' method for the routed items ("prepare" for
+    dicts, "prepare_wire" for serialized records)."""
     targets = routed.targets()
     started_s = time.monotonic()
-    replies, failure = await _prepare(clients, targets, [routed.raws[s] for s in targets], partial)
+    replies, failure = await _prepare(clients, targets, [routed.raws[s] for s in targets], partial, prepare)
     errors = list(early_errors)
     for shard, reply in replies.items():
         errors.extend(RecordError(routed.indexes[shard][e.index], e.field, e.reason) for e in reply.errors)
@@ -76,8 +101,30 @@ async def ingest_across_shards(
         if refused:
             raise RecordBatchError(errors[:MAX_REPORTED_ERRORS])
         raise ShardUnavailableError(f"the prepare phase took over {PREPARE_PHASE_LIMIT_MS} ms; nothing stored, retry")
+    if after is not None and any(r.token is not None for r in replies.values()):
+        await _wait_for_predecessor(clients, replies, after, started_s)
     results = await _commit(clients, replies, timeout_ms)
-    return _outcome(len(raws), routed, results, errors)
+    return _outcome(total, routed, results, errors, {shard: r.positions for shard, r in replies.items()})
+
+
+async def _wait_for_predecessor(clients: Sequence[ShardClient], replies: dict[int, PrepareReply],
+                                after: asyncio.Future[Any], started_s: float) -> None:
+    """Until the previous batch of the stream is stored; on its failure, or when waiting would let
+    this batch's reservation expire, release this batch and raise."""
+    left_s = PREPARE_PHASE_LIMIT_MS / 1000 - (time.monotonic() - started_s)
+    try:
+        # Shielded: giving up here must not cancel the predecessor, which goes on for its own caller.
+        await asyncio.wait_for(asyncio.shield(after), max(left_s, 0.0))
+    except TimeoutError:
+        await release_all(clients, replies)
+        raise ShardUnavailableError(
+            f"the previous batch of the stream was not stored within {PREPARE_PHASE_LIMIT_MS} ms; nothing of "
+            "this batch was stored, retry") from None
+    except BaseException as exc:
+        await release_all(clients, replies)
+        if isinstance(exc, asyncio.CancelledError) and not after.cancelled():
+            raise  # this ingest itself is being cancelled (the loop shuts down)
+        raise PredecessorFailedError("an earlier batch of the stream failed; nothing of this batch was stored") from None
 
 
 async def declare_everywhere(clients: Sequence[ShardClient], raws: list[dict[str, Any]], timeout_ms: int | None) -> int:
@@ -99,10 +146,10 @@ async def declare_everywhere(clients: Sequence[ShardClient], raws: list[dict[str
 
 
 async def _prepare(
-    clients: Sequence[ShardClient], targets: list[int], batches: list[list[Any]], partial: bool
+    clients: Sequence[ShardClient], targets: list[int], batches: list[list[Any]], partial: bool, method: str = "prepare"
 ) -> tuple[dict[int, PrepareReply], BaseException | None]:
     answers = await asyncio.gather(
-        *(clients[shard].call("prepare", batch, partial) for shard, batch in zip(targets, batches, strict=True)),
+        *(clients[shard].call(method, batch, partial) for shard, batch in zip(targets, batches, strict=True)),
         return_exceptions=True,
     )
     replies: dict[int, PrepareReply] = {}
@@ -150,7 +197,8 @@ async def _commit(
     return results
 
 
-def _outcome(total: int, routed: RoutedBatch, results: dict[int, IngestResult], errors: list[RecordError]) -> IngestOutcome:
+def _outcome(total: int, routed: RoutedBatch, results: dict[int, IngestResult], errors: list[RecordError],
+             positions: dict[int, list[int] | None]) -> IngestOutcome:
     statuses = [RecordStatus.ACCEPTED] * total
     for error in errors:
         statuses[error.index] = RecordStatus.REJECTED
@@ -159,7 +207,8 @@ def _outcome(total: int, routed: RoutedBatch, results: dict[int, IngestResult], 
         accepted += result.accepted
         duplicates += result.duplicates
         assert len(result.duplicate_indexes) == result.duplicates
+        indexes, prepared = routed.indexes[shard], positions.get(shard)
         for local in result.duplicate_indexes:
-            statuses[routed.indexes[shard][local]] = RecordStatus.DUPLICATE
+            statuses[indexes[local if prepared is None else prepared[local]]] = RecordStatus.DUPLICATE
     assert accepted + duplicates + len(errors) == total, "every record is accepted, a duplicate or rejected"
     return IngestOutcome(accepted=accepted, duplicates=duplicates, statuses=statuses, errors=errors)

@@ -53,7 +53,7 @@ def is_declaration(raw: Any) -> bool:
 class RoutedBatch:
     """A batch split by owning shard; every input index is in exactly one of the lists."""
 
-    raws: list[list[Any]]  # per shard: its records, in input order
+    raws: list[list[Any]]  # per shard: its records (dicts, or serialized records), in input order
     indexes: list[list[int]]  # per shard: the input index of each of its records
     declarations: list[int] = field(default_factory=list)  # input indexes of declaration records
     unroutable: list[int] = field(default_factory=list)  # records naming no customer (rejected)
@@ -61,6 +61,22 @@ class RoutedBatch:
     def targets(self) -> list[int]:
         """Shards with at least one record."""
         return [shard for shard, raws in enumerate(self.raws) if raws]
+
+
+def route_customers(customers: Sequence[str | None], items: Sequence[Any], shards: int) -> RoutedBatch:
+    """Items already labelled with their customer (actors/api.py WireBatch); None or "" is unroutable."""
+    assert shards > 0
+    digest = xxhash.xxh3_64_intdigest
+    # shard_of inlined: this loop runs once per ingested record on the router's one core.
+    owners = [digest(c.encode("utf-8", "surrogatepass")) % shards if c else -1 for c in customers]
+    routed = RoutedBatch([[] for _ in range(shards)], [[] for _ in range(shards)])
+    for index, (owner, item) in enumerate(zip(owners, items, strict=True)):
+        if owner < 0:
+            routed.unroutable.append(index)
+        else:
+            routed.raws[owner].append(item)
+            routed.indexes[owner].append(index)
+    return routed
 
 
 def route_batch(raws: Sequence[Any], shards: int) -> RoutedBatch:

@@ -35,6 +35,7 @@ from indexes.log import LogLockedError
 from indexes.plan.compile import Plan
 from indexes.records import RecordBatchError, RecordError
 from indexes.schema import Schema
+from service.convert_records import records_from_wire
 
 SERVING = "SERVING"
 RECOVERING = "RECOVERING"
@@ -55,6 +56,9 @@ class PrepareReply:
     errors: list[RecordError]  # by sub-batch index: rejected records (partial), or why it was refused
     refused: bool  # not partial and some record is invalid: nothing reserved
     result: IngestResult | None  # the final result when token is None and not refused
+    # prepare_wire with undecodable records dropped: the sub-batch index of each record the engine got
+    # (its duplicate indexes at commit are engine indexes); None when it got every record.
+    positions: list[int] | None = None
 
 
 def plan_digest(plan: Plan) -> str:
@@ -189,6 +193,20 @@ class ShardService:
                 return PrepareReply(None, list(prepared.errors), False, engine.commit(prepared))
             token = self._prepared.add(prepared, engine.release)
             return PrepareReply(token, list(prepared.errors), False, None)
+
+    def prepare_wire(self, items: list[bytes], partial: bool) -> PrepareReply:
+        """`prepare` of serialized records (actors/api.py WireBatch): decoded here, on the shard's core,
+        rather than on the router's. Undecodable records are rejected like invalid ones (by index)."""
+        decoded = records_from_wire(items)
+        if not decoded.errors:
+            return self.prepare(decoded.raws, partial)
+        if not partial:
+            return PrepareReply(None, decoded.errors, True, None)
+        reply = self.prepare(decoded.raws, partial)
+        positions = decoded.positions
+        errors = decoded.errors + [RecordError(positions[e.index], e.field, e.reason) for e in reply.errors]
+        errors.sort(key=lambda e: e.index)
+        return PrepareReply(reply.token, errors, reply.refused, reply.result, positions)
 
     def commit(self, token: str, timeout_ms: int | None) -> IngestResult:
         with self._use() as engine:

@@ -20,6 +20,10 @@ MAX_REPLY_MESSAGE_BYTES = 4 * MIB
 MAX_METADATA_BYTES = 64 * 1024
 
 MAX_BATCH_RECORDS = 100_000  # records per IngestRequest (ingest.proto); the engine's batch bound too
+# Batches of one IngestStream being stored at once: the next is validated on the shards while the one
+# before it is made durable (service/handlers_ingest.py). Each holds a prepared sub-batch on its shards
+# (at most 32 per shard, actors/prepared.py): 8 streams x 2 leave room for other clients.
+STREAM_BATCHES_IN_FLIGHT = 2
 
 DEFAULT_PAGE_SIZE = 1_000
 MAX_PAGE_SIZE = 10_000  # larger requests are lowered to it (query.proto)

@@ -17,17 +17,21 @@ from actors.api import (
     CountOutcome,
     IngestOutcome,
     MembersPage,
+    PredecessorFailedError,
     PreviewOutcome,
     RecordStatus,
     Rule,
     ShardCompactionInfo,
     ShardSnapshotInfo,
     ShardStatsInfo,
+    WireBatch,
 )
 from indexes.durable import DurableEngine
 from indexes.durable.compaction import compact
+from indexes.records import RecordBatchError, RecordError
 from indexes.rules import format_rule
 from indexes.schema import Schema
+from service.convert_records import records_from_wire
 
 
 def _now_ms() -> int:
@@ -53,6 +57,29 @@ class DurableBackend:
         for index in result.duplicate_indexes:
             statuses[index] = RecordStatus.DUPLICATE
         return IngestOutcome(result.accepted, result.duplicates, statuses, list(result.errors))
+
+    async def ingest_wire(self, batch: WireBatch, *, partial: bool, timeout_ms: int | None,
+                          after: asyncio.Future[Any] | None = None) -> IngestOutcome:
+        """Decodes here and goes through `ingest` (where tests inject faults); `after` one phase: waited
+        for before anything is validated."""
+        if after is not None:
+            try:
+                await asyncio.shield(after)
+            except BaseException:
+                raise PredecessorFailedError("an earlier batch of the stream failed") from None
+        decoded = records_from_wire(batch.records)
+        if decoded.errors and not partial:
+            raise RecordBatchError(decoded.errors)
+        positions = decoded.positions
+        try:
+            outcome = await self.ingest(decoded.raws, partial=partial, timeout_ms=timeout_ms)
+        except RecordBatchError as exc:
+            raise RecordBatchError([RecordError(positions[e.index], e.field, e.reason) for e in exc.errors]) from None
+        statuses = [RecordStatus.REJECTED] * len(batch.records)
+        for position, status in zip(positions, outcome.statuses, strict=True):
+            statuses[position] = status
+        errors = decoded.errors + [RecordError(positions[e.index], e.field, e.reason) for e in outcome.errors]
+        return IngestOutcome(outcome.accepted, outcome.duplicates, statuses, sorted(errors, key=lambda e: e.index))
 
     async def declare(self, bodies: list[dict[str, Any]], ts_ms: int | None) -> int:
         raws = [{"declare": body, **({} if ts_ms is None else {"ts": ts_ms})} for body in bodies]

@@ -231,6 +231,18 @@ def test_stream_numbers_records_across_batches(client: SegmentsClient) -> None:
     assert client.count("count(order_created where amount = 10) >= 8", AS_OF).count == 1  # tc's 8 are stored
 
 
+def test_stream_stores_nothing_after_a_failed_batch(client: SegmentsClient) -> None:
+    # Batches are read ahead (STREAM_BATCHES_IN_FLIGHT) but stored in order: the batch after the
+    # failing one was read, and must not be stored.
+    batches = [[order(f"u-{b}-{i}", "uc", amount="3.00") for i in range(3)] for b in range(4)]
+    batches[1][0]["ts"] = "yesterday"
+    with pytest.raises(SegmentsError) as caught:
+        client.ingest_stream(batches)
+    assert caught.value.violations[0].field == "records[3].ts" and "3 records of earlier batches" in caught.value.message
+    assert client.count("count(order_created where amount = 3) >= 3", AS_OF).count == 1
+    assert client.count("count(order_created where amount = 3) >= 4", AS_OF).count == 0
+
+
 def test_declare_and_schema(client: SegmentsClient) -> None:
     assert client.declare([{"property": "tier", "type": "enum", "values": ["gold", "silver"]},
                            {"event": "ticket_opened", "attributes": {"priority": {"type": "number", "scale": 0}}}]) == 2
