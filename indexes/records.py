@@ -7,12 +7,13 @@ applies the batch. Errors name the record's index in the batch, the field and th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from indexes.schema import COMPUTED_PROPERTIES, LOWERCASED_PROPERTIES, Schema, SchemaError, ValueType
 from indexes.values import (
+    MAX_STRING_BYTES,
     MAX_TS_MS,
     MIN_TS_MS,
     check_string,
@@ -59,6 +60,23 @@ class DeclarationRecord:
 
 Record = EventRecord | ProfileRecord | ErasureRecord | DeclarationRecord
 
+# Validation builds millions of events: set their slots through the descriptors rather than the frozen
+# dataclass __init__, which goes through object.__setattr__ per field (measured 0.36 against 0.66 us
+# per event). Same object, same equality (the validation tests compare with the constructor).
+_new_object = object.__new__
+_EVENT_SETTERS = tuple(EventRecord.__dict__[name].__set__ for name in ("event_id", "customer_id", "type", "ts_ms", "attrs"))
+
+
+def _new_event(event_id: str, customer_id: str, event_type: str, ts_ms: int, attrs: dict[str, AttrValue]) -> EventRecord:
+    set_id, set_customer, set_type, set_ts, set_attrs = _EVENT_SETTERS
+    record = _new_object(EventRecord)
+    set_id(record, event_id)
+    set_customer(record, customer_id)
+    set_type(record, event_type)
+    set_ts(record, ts_ms)
+    set_attrs(record, attrs)
+    return record  # type: ignore[no-any-return]
+
 
 @dataclass(frozen=True)
 class RecordError:
@@ -100,6 +118,8 @@ _DECLARATION_KEYS = frozenset({"declare", "ts"})
 
 
 def _bounded_string(value: Any, field_path: str, max_bytes: int) -> str:
+    if type(value) is str and 0 < len(value) <= max_bytes // 4:  # the common case, decided at once
+        return value
     if not isinstance(value, str) or not value:
         raise _Invalid(field_path, f"required: a non-empty string of at most {max_bytes} bytes")
     if len(value) * 4 > max_bytes and len(value.encode("utf-8")) > max_bytes:
@@ -119,37 +139,71 @@ def _timestamp(value: Any, field_path: str) -> int:
 
 
 def _unknown_keys(raw: dict, allowed: frozenset[str]) -> None:
+    if raw.keys() <= allowed:  # one C-level set comparison; the loop below only names the culprit
+        return
     for key in raw:
         if key not in allowed:
             raise _Invalid(str(key), "unknown field")
 
 
+def _string(value: Any, value_type: ValueType) -> str:
+    if type(value) is str and len(value) <= MAX_STRING_BYTES // 4:  # short: within the byte limit
+        return value
+    return check_string(value)
+
+
+def _number(value: Any, value_type: ValueType) -> int:
+    return parse_fixed(value, value_type.scale)
+
+
+def _enum(value: Any, value_type: ValueType) -> str:
+    check_string(value)
+    if value not in value_type.enum_values:
+        raise ValueError(f"must be one of {', '.join(value_type.enum_values)}")
+    return value  # type: ignore[no-any-return]
+
+
+def _bool(value: Any, value_type: ValueType) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+def _timestamp_value(value: Any, value_type: ValueType) -> int:
+    return parse_timestamp_ms(value)
+
+
+def _date(value: Any, value_type: ValueType) -> int:
+    return parse_date_days(value)
+
+
+def _string_list(value: Any, value_type: ValueType) -> tuple[str, ...]:
+    return check_string_list(value)
+
+
+# One converter per value kind: a dict lookup instead of a chain of comparisons per value. Each
+# raises ValueError with the reason; the caller adds the field path (built only on that path).
+_CONVERTERS: dict[str, Callable[[Any, ValueType], AttrValue]] = {
+    "string": _string,
+    "number": _number,
+    "enum": _enum,
+    "bool": _bool,
+    "timestamp": _timestamp_value,
+    "date": _date,
+    "set": _string_list,
+    "list": _string_list,
+}
+
+
 def convert_value(value: Any, value_type: ValueType, field_path: str) -> AttrValue:
     """A JSON value -> storage form for its declared type (see module docstring of records)."""
-    kind = value_type.kind
+    converter = _CONVERTERS.get(value_type.kind)
+    if converter is None:
+        raise _Invalid(field_path, f"unsupported type {value_type.kind}")
     try:
-        if kind == "string":
-            return check_string(value)
-        if kind == "number":
-            return parse_fixed(value, value_type.scale)
-        if kind == "enum":
-            check_string(value)
-            if value not in value_type.enum_values:
-                raise ValueError(f"must be one of {', '.join(value_type.enum_values)}")
-            return value
-        if kind == "bool":
-            if not isinstance(value, bool):
-                raise ValueError("must be true or false")
-            return value
-        if kind == "timestamp":
-            return parse_timestamp_ms(value)
-        if kind == "date":
-            return parse_date_days(value)
-        if kind in ("set", "list"):
-            return check_string_list(value)
+        return converter(value, value_type)
     except ValueError as exc:
         raise _Invalid(field_path, str(exc)) from None
-    raise _Invalid(field_path, f"unsupported type {kind}")
 
 
 def _event(raw: dict, schema: Schema) -> EventRecord:
@@ -168,14 +222,21 @@ def _event(raw: dict, schema: Schema) -> EventRecord:
     if raw_attrs is not None:
         if not isinstance(raw_attrs, dict):
             raise _Invalid("attrs", "must be an object")
+        converters = _CONVERTERS
         for name, value in raw_attrs.items():
             value_type = declared.get(name)
             if value_type is None:
                 raise _Invalid(f"attrs.{name}", f"not an attribute of {event_type}")
             if value is None:
                 continue  # an absent attribute, written explicitly
-            attrs[name] = convert_value(value, value_type, f"attrs.{name}")
-    return EventRecord(event_id, customer_id, event_type, ts_ms, attrs)
+            converter = converters.get(value_type.kind)
+            if converter is None:
+                raise _Invalid(f"attrs.{name}", f"unsupported type {value_type.kind}")
+            try:
+                attrs[name] = converter(value, value_type)
+            except ValueError as exc:
+                raise _Invalid(f"attrs.{name}", str(exc)) from None
+    return _new_event(event_id, customer_id, event_type, ts_ms, attrs)
 
 
 def _profile(raw: dict, schema: Schema) -> ProfileRecord:
