@@ -3,9 +3,14 @@
 Ids are kept as 128-bit XXH3 digests, 16 bytes per id (vs ~100 for a Python string), in a few
 runs of numpy (high, low) uint64 columns sorted by the high half, like a log-structured merge tree:
 a batch adds one run, and runs merge when a newer run grows to half the size of the one before it,
-so there are O(log n) runs. Merging two sorted runs is a stable sort that finds the two runs already
-in order (timsort), i.e. linear. Lookups probe with sorted keys, which keeps binary searches in
-cache. Two distinct ids collide only after ~2**64 ids. XXH3 rather than a cryptographic hash: it
+so there are O(log n) runs. Merging two sorted runs places the newer keys by binary search (linear,
+~3x faster than a sort that finds the two runs). Lookups probe with sorted keys.
+
+A binary search in a run of millions of keys misses the cache at every level below the top ones
+(~250 ns per probe at 20 M ids, measured), and almost every probe is for a new id. So each large run
+also has a one-hash Bloom filter over its high halves, 8 bits per key (~12% false positives): a
+probe first tests one bit (~10 ns) and only the few that pass are searched. The filter is derived
+data: built from the sorted run in one sequential pass when the run is first probed, never saved. XXH3 rather than a cryptographic hash: it
 is three times faster on the ingest path; the ids come from the merchant's own systems, so crafted
 collisions are not in the threat model (docs/SEMANTICS.md).
 """
@@ -18,6 +23,8 @@ import numpy as np
 from xxhash import xxh3_128_digest
 
 MAX_RUNS = 64
+FILTER_BITS_PER_KEY = 8
+_FILTERED_RUN = 1 << 16  # smaller runs fit in cache: searched without a filter
 
 
 def digests(event_ids: list[str]) -> np.ndarray:
@@ -30,16 +37,46 @@ def digests(event_ids: list[str]) -> np.ndarray:
 class _Run:
     high: np.ndarray  # sorted
     low: np.ndarray
+    bits: np.ndarray | None = None  # the run's filter (uint64 words), built on first probe; derived
+
+    def _filter(self) -> np.ndarray:
+        if self.bits is None:
+            self.bits = _filter_of(self.high)
+        return self.bits
 
     @staticmethod
     def of(high: np.ndarray, low: np.ndarray) -> _Run:
-        order = np.argsort(high, kind="stable")
-        return _Run(high[order], low[order])
+        if len(high) > 1 and not bool(np.all(high[1:] >= high[:-1])):
+            order = np.argsort(high, kind="stable")
+            high, low = high[order], low[order]
+        return _Run(high, low)
+
+    @staticmethod
+    def merged(older: _Run, newer: _Run) -> _Run:
+        """Both runs' keys, sorted by high; among equal highs the older run's come first."""
+        at = np.searchsorted(older.high, newer.high, side="right") + np.arange(len(newer.high))
+        size = len(older.high) + len(newer.high)
+        from_older = np.ones(size, dtype=bool)
+        from_older[at] = False
+        high = np.empty(size, dtype=np.uint64)
+        low = np.empty(size, dtype=np.uint64)
+        high[at], low[at] = newer.high, newer.low
+        high[from_older], low[from_older] = older.high, older.low
+        return _Run(high, low)
 
     def contains(self, high: np.ndarray, low: np.ndarray) -> np.ndarray:
         """Membership of (high, low) keys; `high` must be sorted (for cache-friendly probes)."""
         if len(self.high) == 0 or len(high) == 0:
             return np.zeros(len(high), dtype=bool)
+        if len(self.high) <= _FILTERED_RUN:
+            return self._search(high, low)
+        maybe = np.flatnonzero(_filter_test(self._filter(), high))
+        found = np.zeros(len(high), dtype=bool)
+        if len(maybe):
+            found[maybe] = self._search(high[maybe], low[maybe])
+        return found
+
+    def _search(self, high: np.ndarray, low: np.ndarray) -> np.ndarray:
         left = np.searchsorted(self.high, high, side="left")
         at = np.minimum(left, len(self.high) - 1)
         same_high = self.high[at] == high
@@ -70,10 +107,7 @@ class EventIdSet:
         assert keys.ndim == 2 and keys.shape[1] == 2
         if len(keys) == 0:
             return np.zeros(0, dtype=bool), keys
-        # One stable sort by (high, low) serves both jobs: equal keys become neighbours (the
-        # earliest first, so the first occurrence in the batch wins) and the probes into the
-        # runs go in ascending order.
-        order = np.lexsort((keys[:, 1], keys[:, 0]))
+        order = _key_order(keys)
         high, low = keys[order, 0], keys[order, 1]
         seen = np.zeros(len(order), dtype=bool)
         seen[1:] = (high[1:] == high[:-1]) & (low[1:] == low[:-1])
@@ -92,9 +126,42 @@ class EventIdSet:
         ):
             newer = self._runs.pop()
             older = self._runs.pop()
-            self._runs.append(
-                _Run.of(np.concatenate([older.high, newer.high]), np.concatenate([older.low, newer.low]))
-            )
+            self._runs.append(_Run.merged(older, newer))
 
     def size_bytes(self) -> int:
         return int(sum(run.high.nbytes + run.low.nbytes for run in self._runs))
+
+
+def _filter_shift(words: np.ndarray) -> np.uint64:
+    """A filter of 2**b bits indexes them by the top b bits of a key's high half."""
+    return np.uint64(64 - (len(words) * 64).bit_length() + 1)
+
+
+def _filter_of(high: np.ndarray) -> np.ndarray:
+    """The filter of sorted high halves, in one sequential pass (their bit indexes are sorted too)."""
+    size_bits = max(1 << 12, 1 << (FILTER_BITS_PER_KEY * len(high) - 1).bit_length())
+    words = np.zeros(size_bits // 64, dtype=np.uint64)
+    index = high >> _filter_shift(words)
+    word = (index >> np.uint64(6)).astype(np.int64)
+    starts = np.flatnonzero(np.concatenate([[True], word[1:] != word[:-1]]))
+    words[word[starts]] = np.bitwise_or.reduceat(np.uint64(1) << (index & np.uint64(63)), starts)
+    return words
+
+
+def _filter_test(words: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """False where a key is surely not in the filtered run (True: maybe)."""
+    index = high >> _filter_shift(words)
+    bit = (words[(index >> np.uint64(6)).astype(np.int64)] >> (index & np.uint64(63))) & np.uint64(1)
+    return bit.astype(bool)
+
+
+def _key_order(keys: np.ndarray) -> np.ndarray:
+    """A stable order of (n, 2) keys by (high, low): equal keys become neighbours (the earliest
+    first, so the first occurrence in a batch wins) and probes into the runs go in ascending order.
+    A stable sort by the high half alone does it (2-3x cheaper than by both halves) unless two keys
+    share a high half, which 64 random bits make rare: only then are both halves sorted."""
+    order = np.argsort(keys[:, 0], kind="stable")
+    high = keys[order, 0]
+    if len(high) > 1 and bool(np.any(high[1:] == high[:-1])):
+        return np.lexsort((keys[:, 1], keys[:, 0]))
+    return order

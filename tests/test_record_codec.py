@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from indexes.durable.capacity import customers_needed
 from indexes.durable.control import BatchScanner, iter_split, kinds_of, tombstone_batch
 from indexes.durable.event_id_keys import add_unseen
-from indexes.durable.log_columns import attribute_columns, profile_columns_of, steps_of_items
+from indexes.durable.log_columns import event_columns, profile_columns_of, steps_of_items
 from indexes.durable.record_codec import (
     ABORT_MARK,
     COMMIT_MARK,
@@ -62,8 +62,8 @@ def test_control_marks_round_trip() -> None:
     keys = digests(["a", "b", "c"])
     for mark in (COMMIT_MARK, ABORT_MARK, Tombstone(keys)):
         assert decode(through_log(encode_control(mark))) == mark
-    for foreign in ([7], [], {"x": "c"}, ["e"], [6, b"123"], [0, "id-without-the-rest"], [0, "c", 1, "t", "e", "a"],
-                    [1, "c", 1, "x,y", 1], [0, "c", 1, "t", "e", 5]):
+    for foreign in ([7], [], {"x": "c"}, ["e"], [6, b"123"], [0, "id-without-the-rest"], [0, "c", 1, "t", "e"],
+                    [1, "c", 1, "x,y", 1], [0, "c", 1, "t:", "e", 5], [0, "c", 1, ":a", "e", 5]):
         with pytest.raises(CodecError):
             decode(foreign)  # type: ignore[arg-type]
     with pytest.raises(CodecError):
@@ -79,8 +79,8 @@ def test_records_are_arrays_with_a_layout_of_names_then_the_values() -> None:
             {"customer_id": "c", "ts": 7, "properties": {"country": "TR", "tags": ["x"], "city": None}}]
     records = validate_batch(raws, Engine().schema).records
     assert [through_log(encode(r)) for r in records] == [
-        [0, "c", 5, "order_created", "e", "amount,product_ids", 150, ["a", "b"]],
-        [0, "c", 6, "page_viewed", "f", ""],
+        [0, "c", 5, "order_created:amount,product_ids", "e", 150, ["a", "b"]],
+        [0, "c", 6, "page_viewed:", "f"],
         [1, "c", 7, "country,tags,city", "TR", ["x"], None],
     ]
 
@@ -147,12 +147,19 @@ def test_log_items_apply_as_columns_exactly_as_records_do(batches: list[list[dic
 
 
 def test_columns_of_one_layout_and_of_mixed_layouts_keep_log_order() -> None:
-    rows = [[0, "c", 1, "t", f"e{i}", "a,b", i, [str(i)]] for i in range(4)]
-    assert attribute_columns(rows) == {"a": [0, 1, 2, 3], "b": [["0"], ["1"], ["2"], ["3"]]}
-    mixed = [*rows[:2], [0, "c", 1, "t", "e9", "b,a", ["9"], 9], [0, "c", 1, "t", "e8", "b", ["8"]], rows[3]]
-    assert attribute_columns(mixed) == {"a": [0, 1, 9, None, 3], "b": [["0"], ["1"], ["9"], ["8"], ["3"]]}
+    rows = [[0, "c", 1, "t:a,b", f"e{i}", i, [str(i)]] for i in range(4)]
+    (one,) = event_columns(rows).by_type
+    assert (one.event_type, one.rows, one.attrs) == ("t", None, {"a": [0, 1, 2, 3], "b": [["0"], ["1"], ["2"], ["3"]]})
+    other = [0, "c", 1, "u:a", "e7", 7]
+    mixed = [*rows[:2], [0, "c", 1, "t:b,a", "e9", ["9"], 9], other, [0, "c", 1, "t:b", "e8", ["8"]], rows[3]]
+    columns = event_columns(mixed)
+    assert columns.event_ids == ["e0", "e1", "e9", "e7", "e8", "e3"]
+    t, u = columns.by_type
+    assert (t.event_type, t.rows.tolist()) == ("t", [0, 1, 2, 4, 5])  # type: ignore[union-attr]
+    assert t.attrs == {"a": [0, 1, 9, None, 3], "b": [["0"], ["1"], ["9"], ["8"], ["3"]]}
+    assert (u.event_type, u.rows.tolist(), u.attrs) == ("u", [3], {"a": [7]})  # type: ignore[union-attr]
     with pytest.raises(CodecError):
-        attribute_columns([[0, "c", 1, "t", "e", "a,b", 1]])  # two names, one value
+        event_columns([[0, "c", 1, "t:a,b", "e", 1]])  # two names, one value
     profiles = [[1, "c", 1, "x,y", "1", None], [1, "d", 2, "y", "2"], [1, "e", 3, "x,y", "3", "3"]]
     columns = profile_columns_of(profiles)
     assert columns.ts_ms.tolist() == [1, 2, 3]

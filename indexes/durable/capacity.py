@@ -10,8 +10,13 @@ counts as new because it will get a fresh dense id (indexes/shard/dense_ids.py).
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
+from itertools import compress, repeat
+from operator import attrgetter, is_
 
 from indexes.records import ErasureRecord, EventRecord, ProfileRecord, Record
+
+_RUN_KINDS = {EventRecord, ProfileRecord}
+_CUSTOMER = attrgetter("customer_id")
 
 
 def customers_needed(
@@ -24,6 +29,11 @@ def customers_needed(
     batch in the log. Like it, count per run of events and profiles between barrier records
     (erasures, declarations): distinct names unknown now, plus distinct names erased before."""
     erased = set(erased_in_flight)
+    if set(map(type, records)) <= _RUN_KINDS:  # one run, the common case: C-level passes only
+        names = list(map(_CUSTOMER, records))
+        found = lookup_many(names)
+        unknown = set(compress(names, map(is_, found, repeat(None))))
+        return len(unknown) + (len(set(names) & erased) if erased else 0)
     needed = 0
     run: list[str] = []
 

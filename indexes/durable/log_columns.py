@@ -5,12 +5,12 @@ Replay's hot path. Every step is a C-level pass over a list (`map` with `operato
 building an EventRecord, a dict of attributes and reading them back one by one (measured: ~1.5 us
 less per event than the record path at 1 M customers).
 
-A record's attribute (or property) names are one layout string followed by the values
-(indexes/durable/record_codec.py). The events of one type, and the profiles of one producer, usually
-share a layout: one `list.count` over the layout column checks that, and then each value position is
-one itemgetter pass. Records whose layouts differ (an optional attribute left out by some) are
-grouped by layout, each group read the same way, and the groups' columns merged back into log
-order through numpy object arrays (C-level scatter).
+A record's attribute (or property) names are one layout string followed by the values; an event's
+starts with its type (indexes/durable/record_codec.py). Events are grouped by that string (usually
+one group per type: one producer's events of a type share a layout), and each value position of a
+group is one itemgetter pass. A type whose events come in several layouts (an optional attribute
+left out by some) has its groups' columns merged back into log order through numpy object arrays
+(C-level scatter).
 """
 
 from __future__ import annotations
@@ -27,14 +27,15 @@ from indexes.durable.record_codec import (
     ERASURE,
     EVENT,
     EVENT_ID_AT,
-    EVENT_LAYOUT_AT,
+    EVENT_VALUES_AT,
     PROFILE_LAYOUT_AT,
     TS_AT,
-    TYPE_AT,
+    TYPE_LAYOUT_AT,
     CodecError,
     LogItem,
     decode,
     layout_names,
+    split_type_layout,
 )
 from indexes.shard.run_columns import (
     EventColumns,
@@ -48,7 +49,8 @@ from indexes.shard.shard import Step
 
 _CUSTOMER = itemgetter(CUSTOMER_AT)
 _TS = itemgetter(TS_AT)
-_TYPE = itemgetter(TYPE_AT)
+_TYPE_LAYOUT = itemgetter(TYPE_LAYOUT_AT)
+_PROFILE_LAYOUT = itemgetter(PROFILE_LAYOUT_AT)
 _EVENT_ID = itemgetter(EVENT_ID_AT)
 
 
@@ -87,39 +89,47 @@ def run_of_items(items: list[LogItem], kinds: np.ndarray) -> RunColumns:
 def event_columns(rows: list[LogItem]) -> EventColumns:
     event_ids = list(map(_EVENT_ID, rows))
     ts_ms = np.fromiter(map(_TS, rows), dtype=np.int64, count=len(rows))
+    parts: dict[str, list[tuple[np.ndarray | None, dict[str, list[Any]]]]] = {}
+    for type_layout, positions in group_types(list(map(_TYPE_LAYOUT, rows))):
+        event_type, layout = split_type_layout(type_layout)
+        columns = _values(pick(rows, positions), layout, EVENT_VALUES_AT)
+        parts.setdefault(event_type, []).append((positions, columns))
     by_type = [
-        TypeColumns(event_type, positions, attribute_columns(pick(rows, positions)))
-        for event_type, positions in group_types(list(map(_TYPE, rows)))
+        TypeColumns(event_type, *typed[0]) if len(typed) == 1 else _merged(event_type, typed)
+        for event_type, typed in parts.items()
     ]
     return EventColumns(event_ids, ts_ms, by_type)
 
 
-def attribute_columns(rows: list[LogItem]) -> dict[str, list[Any]]:
-    """Attribute -> value per row, for events of one type (None where an event lacks the attribute)."""
-    groups = layout_groups(rows, EVENT_LAYOUT_AT)
-    if len(groups) == 1:
-        return groups[0][1]
+def _merged(event_type: str, parts: list[tuple[np.ndarray | None, dict[str, list[Any]]]]) -> TypeColumns:
+    """One type's events of several layouts: their columns in log order, None where a layout lacks
+    an attribute."""
+    rows = np.sort(np.concatenate([positions for positions, _ in parts]))  # type: ignore[misc]
     columns: dict[str, np.ndarray] = {}
-    for positions, group_columns in groups:
+    for positions, group_columns in parts:
+        at = np.searchsorted(rows, positions)
         for name, values in group_columns.items():
             column = columns.get(name)
             if column is None:
                 column = columns[name] = np.full(len(rows), None, dtype=object)
             # fromiter, not the list itself: numpy would read a list value (a list attribute) as a row
-            column[positions] = np.fromiter(values, dtype=object, count=len(values))
-    return {name: column.tolist() for name, column in columns.items()}
+            column[at] = np.fromiter(values, dtype=object, count=len(values))
+    return TypeColumns(event_type, rows, {name: column.tolist() for name, column in columns.items()})
 
 
 def profile_columns_of(rows: list[LogItem]) -> ProfileColumns:
     """Properties of profile writes: for each property, the profiles naming it (None: removed)."""
     ts_ms = np.fromiter(map(_TS, rows), dtype=np.int64, count=len(rows))
-    groups = layout_groups(rows, PROFILE_LAYOUT_AT)
+    groups = group_types(list(map(_PROFILE_LAYOUT, rows)))
+    values_at = PROFILE_LAYOUT_AT + 1
     if len(groups) == 1:
         everyone = np.arange(len(rows))
-        return ProfileColumns(ts_ms, {name: (everyone, values) for name, values in sorted(groups[0][1].items())})
+        columns = _values(rows, groups[0][0], values_at)
+        return ProfileColumns(ts_ms, {name: (everyone, values) for name, values in sorted(columns.items())})
     parts: dict[str, list[tuple[np.ndarray, list[Any]]]] = {}
-    for positions, group_columns in groups:
-        for name, values in group_columns.items():
+    for layout, positions in groups:
+        assert positions is not None
+        for name, values in _values(pick(rows, positions), layout, values_at).items():
             parts.setdefault(name, []).append((positions, values))
     properties: dict[str, tuple[np.ndarray, list[Any]]] = {}
     for name in sorted(parts):
@@ -130,25 +140,10 @@ def profile_columns_of(rows: list[LogItem]) -> ProfileColumns:
     return ProfileColumns(ts_ms, properties)
 
 
-def layout_groups(rows: list[LogItem], layout_at: int) -> list[tuple[np.ndarray | None, dict[str, list[Any]]]]:
-    """(positions, name -> values) per distinct layout of `rows`; positions None for a single layout."""
-    layouts = list(map(itemgetter(layout_at), rows))
-    first = layouts[0]
-    if layouts.count(first) == len(layouts):  # one C-level comparison per row
-        return [(None, _values(rows, first, layout_at))]
-    distinct = {layout: code for code, layout in enumerate(dict.fromkeys(layouts))}
-    codes = np.fromiter(map(distinct.__getitem__, layouts), dtype=np.int32, count=len(layouts))
-    groups: list[tuple[np.ndarray | None, dict[str, list[Any]]]] = []
-    for layout, code in distinct.items():
-        positions = np.flatnonzero(codes == code)
-        groups.append((positions, _values(pick(rows, positions), layout, layout_at)))
-    return groups
-
-
-def _values(rows: list[LogItem], layout: str, layout_at: int) -> dict[str, list[Any]]:
+def _values(rows: list[LogItem], layout: str, values_at: int) -> dict[str, list[Any]]:
     """name -> values for rows that share `layout`: one itemgetter pass per name."""
     names = layout_names(layout)
     widths = list(map(len, rows))
-    if widths.count(layout_at + 1 + len(names)) != len(widths):
+    if widths.count(values_at + len(names)) != len(widths):
         raise CodecError(f"log items whose layout {layout!r} does not match their number of values")
-    return {name: list(map(itemgetter(layout_at + 1 + at), rows)) for at, name in enumerate(names)}
+    return {name: list(map(itemgetter(values_at + at), rows)) for at, name in enumerate(names)}

@@ -8,7 +8,7 @@ and erasures, so replay pulls them out of a run of records with one C-level pass
 
 | kind | log item |
 | --- | --- |
-| event | `[0, customer_id, ts_ms, type, event_id, "name1,name2,...", value1, value2, ...]` (attributes) |
+| event | `[0, customer_id, ts_ms, "type:name1,name2,...", event_id, value1, value2, ...]` (attributes) |
 | profile | `[1, customer_id, ts_ms, "name1,name2,...", value1, value2, ...]` (properties; nil removes) |
 | erasure | `[2, customer_id, ts_ms]` |
 | declaration | `[3, body, ts_ms or nil]` |
@@ -16,12 +16,12 @@ and erasures, so replay pulls them out of a run of records with one C-level pass
 
 Arrays rather than maps: msgpack builds no key strings and no dict per record, which makes decoding
 an event about twice as fast (0.38-0.5 us against 0.85-0.93 us for a 7-attribute event, measured).
-The names of a record's attributes (or properties) are one string, its *layout*, followed by the
-values in that order: one string object per record instead of one per name, and replay checks that
-a run of records shares a layout with one comparison per record, then reads each value position as
-a column (indexes/durable/log_columns.py). Names match [a-z_][a-z0-9_]* (indexes/schema.py), so a
-comma never occurs in one. Validation keeps the order names arrive in, so the records of one
-producer and type share a layout.
+The names of a record's attributes (or properties) are one string, its *layout*, and the values
+follow in that order; an event's layout string starts with its type. One string object per record
+instead of one per name (and none for the type), so replay groups a run's events by that one string
+and reads each value position of a group as a column (indexes/durable/log_columns.py). Names match
+[a-z_][a-z0-9_]* (indexes/schema.py), so neither ":" nor "," ever occurs in one. Validation keeps
+the order names arrive in, so the records of one producer and type share a layout.
 
 msgpack returns arrays as lists (as tuples with use_list=False, as replay reads them); the only
 array-valued fields are list attributes and set properties, which `decode` turns into tuples.
@@ -49,11 +49,12 @@ MARKS = (COMMIT, ABORT, TOMBSTONE)  # control items; every kind below COMMIT is 
 # Positions in event items.
 CUSTOMER_AT = 1  # events, profiles, erasures
 TS_AT = 2  # events, profiles, erasures
-TYPE_AT = 3
+TYPE_LAYOUT_AT = 3  # an event's "type:name1,name2,..."
 EVENT_ID_AT = 4
+EVENT_VALUES_AT = 5
+PROFILE_LAYOUT_AT = 3  # a profile's "name1,name2,..."; the values follow
+TYPE_SEPARATOR = ":"
 LAYOUT_SEPARATOR = ","
-EVENT_LAYOUT_AT = 5  # an event's attribute names; their values follow
-PROFILE_LAYOUT_AT = 3  # a profile's property names; their values follow
 DIGEST_BYTES = 16  # one XXH3-128 event-id digest (indexes/event_ids.py), big-endian halves
 
 
@@ -114,8 +115,8 @@ def encode(record: Record) -> LogItem:
     kind = type(record)
     if kind is EventRecord:
         attrs = record.attrs  # type: ignore[union-attr]
-        return [EVENT, record.customer_id, record.ts_ms, record.type, record.event_id,  # type: ignore[union-attr]
-                LAYOUT_SEPARATOR.join(attrs), *attrs.values()]
+        type_layout = record.type + TYPE_SEPARATOR + LAYOUT_SEPARATOR.join(attrs)  # type: ignore[union-attr]
+        return [EVENT, record.customer_id, record.ts_ms, type_layout, record.event_id, *attrs.values()]  # type: ignore[union-attr]
     if kind is ProfileRecord:
         properties = record.properties  # type: ignore[union-attr]
         return [PROFILE, record.customer_id, record.ts_ms,  # type: ignore[union-attr]
@@ -176,11 +177,19 @@ def layout_names(layout: str) -> list[str]:
     return layout.split(LAYOUT_SEPARATOR) if layout else []
 
 
-def _named(item: LogItem, layout_at: int) -> dict[str, Any]:
-    names = layout_names(item[layout_at])
-    if len(item) != layout_at + 1 + len(names):
+def split_type_layout(type_layout: str) -> tuple[str, str]:
+    """An event's "type:name1,name2" -> ("type", "name1,name2")."""
+    event_type, separator, layout = type_layout.partition(TYPE_SEPARATOR)
+    if not separator or not event_type:
+        raise CodecError(f"not an event's type and layout: {type_layout!r:.80}")
+    return event_type, layout
+
+
+def _named(item: LogItem, layout: str, values_at: int) -> dict[str, Any]:
+    names = layout_names(layout)
+    if len(item) != values_at + len(names):
         raise CodecError(f"log item of {len(item)} elements for {len(names)} names")
-    return dict(zip(names, item[layout_at + 1 :], strict=True))
+    return dict(zip(names, item[values_at:], strict=True))
 
 
 def decode(item: LogItem) -> Record | Control:
@@ -188,10 +197,12 @@ def decode(item: LogItem) -> Record | Control:
     kind = kind_of(item)
     try:
         if kind == EVENT:
-            attrs = _tuples(_named(item, EVENT_LAYOUT_AT))
-            return EventRecord(item[EVENT_ID_AT], item[CUSTOMER_AT], item[TYPE_AT], item[TS_AT], attrs)
+            event_type, layout = split_type_layout(item[TYPE_LAYOUT_AT])
+            attrs = _tuples(_named(item, layout, EVENT_VALUES_AT))
+            return EventRecord(item[EVENT_ID_AT], item[CUSTOMER_AT], event_type, item[TS_AT], attrs)
         if kind == PROFILE:
-            return ProfileRecord(item[CUSTOMER_AT], item[TS_AT], _tuples(_named(item, PROFILE_LAYOUT_AT)))
+            properties = _tuples(_named(item, item[PROFILE_LAYOUT_AT], PROFILE_LAYOUT_AT + 1))
+            return ProfileRecord(item[CUSTOMER_AT], item[TS_AT], properties)
         if kind == ERASURE:
             return ErasureRecord(item[CUSTOMER_AT], item[TS_AT])
         if kind == DECLARATION:

@@ -21,7 +21,7 @@ SHARD_FIELDS = frozenset(
 )
 DENSE_IDS_FIELDS = frozenset({"capacity", "_dense_by_external", "_external_by_dense", "alive"})
 EVENT_ID_SET_FIELDS = frozenset({"_runs"})
-RUN_FIELDS = frozenset({"high", "low"})
+RUN_FIELDS = frozenset({"high", "low", "bits"})  # bits: the run's filter, derived (rebuilt when probed)
 MAX_CAPACITY = 1 << 32  # DenseIds' own bound
 
 
