@@ -7,12 +7,16 @@ so there are O(log n) runs. Merging two sorted runs places the newer keys by bin
 ~3x faster than a sort that finds the two runs). Lookups probe with sorted keys.
 
 A binary search in a run of millions of keys misses the cache at every level below the top ones
-(~250 ns per probe at 20 M ids, measured), and almost every probe is for a new id. So each large run
-also has a one-hash Bloom filter over its high halves, 8 bits per key (~12% false positives): a
-probe first tests one bit (~10 ns) and only the few that pass are searched. The filter is derived
-data: built from the sorted run in one sequential pass when the run is first probed, never saved. XXH3 rather than a cryptographic hash: it
-is three times faster on the ingest path; the ids come from the merchant's own systems, so crafted
-collisions are not in the threat model (docs/SEMANTICS.md).
+(~250 ns per probe at 20 M ids, measured), and almost every probe is for a new id. So a large set
+also keeps a one-hash Bloom filter over every key's high half (indexes/key_filter.py), 8-32 bits per
+key (3-12% false positives): a probe first tests one bit (~10 ns) and only the few that pass are
+searched in the runs. The filter is derived data, never saved: built from the sorted runs in
+sequential passes once the probes since it was last valid add up to 1/32 of the set (so a restart
+that replays a short tail does not pay for it), extended by every add, rebuilt past its capacity.
+
+XXH3 rather than a cryptographic hash: it is three times faster on the ingest path; the ids come
+from the merchant's own systems, so crafted collisions are not in the threat model
+(docs/SEMANTICS.md).
 """
 
 from __future__ import annotations
@@ -22,9 +26,12 @@ from dataclasses import dataclass
 import numpy as np
 from xxhash import xxh3_128_digest
 
+from indexes.key_filter import KeyFilter
+
 MAX_RUNS = 64
-FILTER_BITS_PER_KEY = 8
-_FILTERED_RUN = 1 << 16  # smaller runs fit in cache: searched without a filter
+FILTER_BITS_PER_KEY = 8  # the least the filter keeps: ~12% false positives; built with twice as many
+FILTERED_SET = 1 << 20  # smaller sets are probed directly: their runs mostly fit in cache
+_PROBES_BEFORE_FILTER = 32  # the filter is built once the probes add up to 1/32 of the set
 
 
 def digests(event_ids: list[str]) -> np.ndarray:
@@ -37,12 +44,6 @@ def digests(event_ids: list[str]) -> np.ndarray:
 class _Run:
     high: np.ndarray  # sorted
     low: np.ndarray
-    bits: np.ndarray | None = None  # the run's filter (uint64 words), built on first probe; derived
-
-    def _filter(self) -> np.ndarray:
-        if self.bits is None:
-            self.bits = _filter_of(self.high)
-        return self.bits
 
     @staticmethod
     def of(high: np.ndarray, low: np.ndarray) -> _Run:
@@ -68,15 +69,6 @@ class _Run:
         """Membership of (high, low) keys; `high` must be sorted (for cache-friendly probes)."""
         if len(self.high) == 0 or len(high) == 0:
             return np.zeros(len(high), dtype=bool)
-        if len(self.high) <= _FILTERED_RUN:
-            return self._search(high, low)
-        maybe = np.flatnonzero(_filter_test(self._filter(), high))
-        found = np.zeros(len(high), dtype=bool)
-        if len(maybe):
-            found[maybe] = self._search(high[maybe], low[maybe])
-        return found
-
-    def _search(self, high: np.ndarray, low: np.ndarray) -> np.ndarray:
         left = np.searchsorted(self.high, high, side="left")
         at = np.minimum(left, len(self.high) - 1)
         same_high = self.high[at] == high
@@ -91,6 +83,8 @@ class _Run:
 class EventIdSet:
     def __init__(self) -> None:
         self._runs: list[_Run] = []
+        self._filter: KeyFilter | None = None  # over every run's high halves; derived, never saved
+        self._probes = 0  # probes since the filter was last valid (None)
 
     def __len__(self) -> int:
         return sum(len(run.high) for run in self._runs)
@@ -104,23 +98,49 @@ class EventIdSet:
 
     def filter_new_keys(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """`filter_new` for ids already digested ((n, 2) uint64 keys, e.g. from a tombstone)."""
+        fresh, _ = self._fresh(keys)
+        return fresh, keys[fresh]
+
+    def filter_new_sorted(self, event_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """`filter_new`, but the fresh digests come sorted by their high half: `add` then skips the
+        sort that makes them a run (the shard's path; callers that pair digests with ids use
+        `filter_new`)."""
+        keys = digests(event_ids)
+        fresh, order = self._fresh(keys)
+        in_order = keys[order]
+        return fresh, in_order[fresh[order]]
+
+    def _fresh(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The mask of fresh keys and the order that sorts `keys` by (high, low)."""
         assert keys.ndim == 2 and keys.shape[1] == 2
         if len(keys) == 0:
-            return np.zeros(0, dtype=bool), keys
+            return np.zeros(0, dtype=bool), np.zeros(0, dtype=np.int64)
         order = _key_order(keys)
         high, low = keys[order, 0], keys[order, 1]
         seen = np.zeros(len(order), dtype=bool)
         seen[1:] = (high[1:] == high[:-1]) & (low[1:] == low[:-1])
-        for run in self._runs:
-            seen |= run.contains(high, low)
+        key_filter = self._usable_filter(len(keys))
+        if key_filter is None:
+            for run in self._runs:
+                seen |= run.contains(high, low)
+        else:
+            maybe = np.flatnonzero(key_filter.test(high) & ~seen)  # ascending, so probes stay sorted
+            for run in self._runs:
+                seen[maybe] |= run.contains(high[maybe], low[maybe])
         fresh = np.ones(len(keys), dtype=bool)
         fresh[order[seen]] = False
-        return fresh, keys[fresh]
+        return fresh, order
 
     def add(self, keys: np.ndarray) -> None:
         if len(keys) == 0:
             return
-        self._runs.append(_Run.of(keys[:, 0].copy(), keys[:, 1].copy()))
+        run = _Run.of(keys[:, 0].copy(), keys[:, 1].copy())
+        self._runs.append(run)
+        if self._filter is not None:
+            if len(self) * FILTER_BITS_PER_KEY > self._filter.bits:
+                self._filter, self._probes = None, 0  # past its capacity: rebuilt when worth it
+            else:
+                self._filter.add_sorted(run.high)
         while len(self._runs) > 1 and (
             2 * len(self._runs[-1].high) >= len(self._runs[-2].high) or len(self._runs) > MAX_RUNS
         ):
@@ -129,30 +149,19 @@ class EventIdSet:
             self._runs.append(_Run.merged(older, newer))
 
     def size_bytes(self) -> int:
+        """The digests (16 bytes per id); the filter (derived, 1-4 bytes per id once built) apart."""
         return int(sum(run.high.nbytes + run.low.nbytes for run in self._runs))
 
-
-def _filter_shift(words: np.ndarray) -> np.uint64:
-    """A filter of 2**b bits indexes them by the top b bits of a key's high half."""
-    return np.uint64(64 - (len(words) * 64).bit_length() + 1)
-
-
-def _filter_of(high: np.ndarray) -> np.ndarray:
-    """The filter of sorted high halves, in one sequential pass (their bit indexes are sorted too)."""
-    size_bits = max(1 << 12, 1 << (FILTER_BITS_PER_KEY * len(high) - 1).bit_length())
-    words = np.zeros(size_bits // 64, dtype=np.uint64)
-    index = high >> _filter_shift(words)
-    word = (index >> np.uint64(6)).astype(np.int64)
-    starts = np.flatnonzero(np.concatenate([[True], word[1:] != word[:-1]]))
-    words[word[starts]] = np.bitwise_or.reduceat(np.uint64(1) << (index & np.uint64(63)), starts)
-    return words
-
-
-def _filter_test(words: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """False where a key is surely not in the filtered run (True: maybe)."""
-    index = high >> _filter_shift(words)
-    bit = (words[(index >> np.uint64(6)).astype(np.int64)] >> (index & np.uint64(63))) & np.uint64(1)
-    return bit.astype(bool)
+    def _usable_filter(self, probes: int) -> KeyFilter | None:
+        if self._filter is None:
+            size = len(self)
+            self._probes += probes
+            if size < FILTERED_SET or self._probes * _PROBES_BEFORE_FILTER < size:
+                return None
+            self._filter = KeyFilter(2 * FILTER_BITS_PER_KEY * size)
+            for run in self._runs:
+                self._filter.add_sorted(run.high)
+        return self._filter
 
 
 def _key_order(keys: np.ndarray) -> np.ndarray:

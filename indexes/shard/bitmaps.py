@@ -44,6 +44,7 @@ def bitmap_size_bytes(bitmap: BitMap) -> int:
 
 
 GROWTH_STEP_IDS = 65_536
+_SORT_BEFORE_BUILD = 64  # ids per group above which sorting them first builds the bitmap faster
 
 
 def grown_size(max_id: int) -> int:
@@ -61,7 +62,7 @@ def grouped_bitmaps(keys: np.ndarray, ids: np.ndarray) -> list[tuple[int, BitMap
     assert len(keys) == len(ids)
     if len(keys) == 0:
         return []
-    order = np.argsort(keys)  # not stable: the order of ids inside a bitmap does not matter
+    order = _grouping_order(keys)
     keys, ids = keys[order], ids[order]
     starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
     stops = np.append(starts[1:], len(keys))
@@ -70,6 +71,20 @@ def grouped_bitmaps(keys: np.ndarray, ids: np.ndarray) -> list[tuple[int, BitMap
     for start, stop, key in zip(starts.tolist(), stops.tolist(), keys[starts].tolist(), strict=True):
         if stop - start == 1:
             out.append((key, BitMap((id_list[start],))))
-        else:
+        elif stop - start < _SORT_BEFORE_BUILD:
             out.append((key, bitmap_from_ids(ids[start:stop])))
+        else:
+            # Roaring inserts unsorted ids one by one into sorted containers; sorted ids are
+            # appended. Measured for 1 400 ids: 74 us unsorted, 38 us sorting first.
+            out.append((key, bitmap_from_ids(np.sort(ids[start:stop]))))
     return out
+
+
+def _grouping_order(keys: np.ndarray) -> np.ndarray:
+    """An order that sorts `keys`. Keys spanning fewer than 2**16 values (days, months, most value
+    codes) are shifted into uint16, which numpy sorts by radix: ~4x faster than a comparison sort of
+    a million keys (measured 11 against 44-58 ms)."""
+    low, high = int(keys.min()), int(keys.max())
+    if high - low < 1 << 16:
+        return np.argsort((keys - low).astype(np.uint16), kind="stable")
+    return np.argsort(keys)  # not stable: the order of ids inside a bitmap does not matter

@@ -2,15 +2,22 @@
 
 Dense ids are never reused: an erased customer's id is retired, and the same external id coming
 back later gets a new dense id. A retired id therefore can never leak old state into a new customer.
+
+Batches look ids up through a numpy hash table of their XXH3-128 digests (indexes/shard/digest_table.py):
+at a million customers a dict lookup per event costs ~0.6 us in cache misses, the table ~0.15 us
+with the digest. The dict stays the reference for single lookups and the snapshot; the table is
+derived from it, built on the first batch lookup and kept in step since.
 """
 
 from __future__ import annotations
 
-from itertools import compress, repeat
+from itertools import compress
 
 import numpy as np
 from pyroaring import BitMap
 
+from indexes.event_ids import digests
+from indexes.shard.digest_table import DigestTable
 from indexes.shard.packed_strings import packed_copies
 
 MAX_CUSTOMERS_PER_SHARD = 1 << 20
@@ -27,6 +34,7 @@ class DenseIds:
         self._dense_by_external: dict[str, int] = {}
         self._external_by_dense: list[str | None] = []
         self.alive = BitMap()  # customers that exist now
+        self._table: DigestTable | None = None  # digest -> dense id of the live customers; derived
 
     def __len__(self) -> int:
         return len(self._dense_by_external)
@@ -49,6 +57,8 @@ class DenseIds:
         self._dense_by_external[external_id] = dense
         self._external_by_dense.append(external_id)
         self.alive.add(dense)
+        if self._table is not None:
+            self._table.insert(digests([external_id]), np.array([dense], dtype=np.int64))
         return dense
 
     def count_unknown(self, external_ids: set[str]) -> int:
@@ -58,10 +68,18 @@ class DenseIds:
         return list(map(self._dense_by_external.get, external_ids))
 
     def lookup_array(self, external_ids: list[str]) -> np.ndarray:
-        """Dense ids as int64, -1 where unknown (one C-level pass)."""
-        count = len(external_ids)
-        get = self._dense_by_external.get
-        return np.fromiter(map(get, external_ids, repeat(-1, count)), dtype=np.int64, count=count)
+        """Dense ids as int64, -1 where unknown."""
+        return self._digest_table().lookup(digests(external_ids))
+
+    def _digest_table(self) -> DigestTable:
+        if self._table is None:
+            live = [(name, dense) for dense, name in enumerate(self._external_by_dense) if name is not None]
+            table = DigestTable(len(live))
+            if live:
+                names, dense_ids = zip(*live, strict=True)
+                table.insert(digests(list(names)), np.array(dense_ids, dtype=np.int64))
+            self._table = table
+        return self._table
 
     def assign(self, external_ids: list[str], found: np.ndarray | None = None) -> np.ndarray:
         """Dense ids of external ids as a uint32 array, creating unknown ones in order of first
@@ -82,6 +100,7 @@ class DenseIds:
             self._external_by_dense.extend(new)
             self._dense_by_external.update(zip(new, range(base, base + len(new)), strict=True))
             self.alive.add_range(base, base + len(new))
+            self._digest_table().insert(digests(new), np.arange(base, base + len(new), dtype=np.int64))
             found = found.copy()
             found[missing] = self.lookup_array(unknown)
         return found.astype(np.uint32)
@@ -95,6 +114,8 @@ class DenseIds:
         if dense is not None:
             self._external_by_dense[dense] = None
             self.alive.discard(dense)
+            if self._table is not None:
+                self._table.retire(digests([external_id]))
         return dense
 
     def external(self, dense: int) -> str:

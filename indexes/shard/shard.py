@@ -130,7 +130,7 @@ class Shard:
     def _apply_run(self, run: RunColumns, stats: ApplyStats, found: np.ndarray | None) -> None:
         keys = None
         if run.events is not None:
-            fresh_mask, keys = self.event_ids.filter_new(run.events.event_ids)
+            fresh_mask, keys = self.event_ids.filter_new_sorted(run.events.event_ids)
             if not fresh_mask.all():
                 # A duplicate is acknowledged and ignored: it does not even create its customer.
                 stats.duplicates += len(run.events) - int(fresh_mask.sum())

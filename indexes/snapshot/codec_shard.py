@@ -19,9 +19,10 @@ from indexes.snapshot.fields import require, require_fields
 SHARD_FIELDS = frozenset(
     {"schema", "calendar", "ids", "event_ids", "columns", "events", "lifetime_value", "last_seen", "event_count"}
 )
-DENSE_IDS_FIELDS = frozenset({"capacity", "_dense_by_external", "_external_by_dense", "alive"})
-EVENT_ID_SET_FIELDS = frozenset({"_runs"})
-RUN_FIELDS = frozenset({"high", "low", "bits"})  # bits: the run's filter, derived (rebuilt when probed)
+# _table: the digest index of the live ids, derived (rebuilt from the table on the first batch lookup)
+DENSE_IDS_FIELDS = frozenset({"capacity", "_dense_by_external", "_external_by_dense", "alive", "_table"})
+EVENT_ID_SET_FIELDS = frozenset({"_runs", "_filter", "_probes"})  # _filter, _probes: derived, not saved
+RUN_FIELDS = frozenset({"high", "low"})
 MAX_CAPACITY = 1 << 32  # DenseIds' own bound
 
 
