@@ -20,10 +20,14 @@ MAX_REPLY_MESSAGE_BYTES = 4 * MIB
 MAX_METADATA_BYTES = 64 * 1024
 
 MAX_BATCH_RECORDS = 100_000  # records per IngestRequest (ingest.proto); the engine's batch bound too
-# Batches of one IngestStream being stored at once: the next is validated on the shards while the one
-# before it is made durable (service/handlers_ingest.py). Each holds a prepared sub-batch on its shards
-# (at most 32 per shard, actors/prepared.py): 8 streams x 2 leave room for other clients.
+# Backend batches of one IngestStream being stored at once: the next is validated on the shards while
+# the one before it is made durable (service/ingest_stream.py). Each holds a prepared sub-batch on its
+# shards (at most 32 per shard, actors/prepared.py): 8 streams x 2 leave room for other clients.
 STREAM_BATCHES_IN_FLIGHT = 2
+# Requests read while those are in flight are merged into one backend batch of at most this many records
+# (a shard's fixed cost per batch stops mattering from ~2 000 records per shard); it also bounds what a
+# stream reads ahead: about this many records plus the batches in flight.
+STREAM_MERGE_MAX_RECORDS = 8_000
 
 DEFAULT_PAGE_SIZE = 1_000
 MAX_PAGE_SIZE = 10_000  # larger requests are lowered to it (query.proto)

@@ -33,6 +33,7 @@ class FaultyBackend(DurableBackend):
     fault: BaseException | None = None
     delay_s = 0.0
     healthy = True
+    ingest_calls = 0
 
     async def _gate(self) -> None:
         if self.delay_s:
@@ -41,6 +42,7 @@ class FaultyBackend(DurableBackend):
             raise self.fault
 
     async def ingest(self, raws: list[dict[str, Any]], *, partial: bool, timeout_ms: int | None) -> Any:
+        self.ingest_calls += 1
         await self._gate()
         return await super().ingest(raws, partial=partial, timeout_ms=timeout_ms)
 
@@ -241,6 +243,27 @@ def test_stream_stores_nothing_after_a_failed_batch(client: SegmentsClient) -> N
     assert caught.value.violations[0].field == "records[3].ts" and "3 records of earlier batches" in caught.value.message
     assert client.count("count(order_created where amount = 3) >= 3", AS_OF).count == 1
     assert client.count("count(order_created where amount = 3) >= 4", AS_OF).count == 0
+
+
+def test_stream_merges_requests_while_busy_and_names_the_bad_one(client: SegmentsClient, backend: FaultyBackend) -> None:
+    # A slow backend: requests read meanwhile are merged into larger batches (service/ingest_stream.py).
+    backend.delay_s = 0.2
+    calls_before = backend.ingest_calls
+    good = [[order(f"m-{b}-{i}", f"mc-{b % 3}", amount="4.00") for i in range(2)] for b in range(12)]
+    result = client.ingest_stream(good)
+    assert (result.batches, result.accepted, result.rejected) == (12, 24, 0)
+    assert backend.ingest_calls - calls_before < 12  # some requests went together
+    assert client.count("count(order_created where amount = 4) >= 8", AS_OF).count == 3
+
+    # A bad record in a merged batch: the requests before it are stored, the rest are not.
+    bad = [[order(f"n-{b}-{i}", "nc", amount="6.00") for i in range(2)] for b in range(12)]
+    bad[7][1]["ts"] = "yesterday"
+    with pytest.raises(SegmentsError) as caught:
+        client.ingest_stream(bad)
+    assert caught.value.violations[0].field == "records[15].ts" and "14 records of earlier batches" in caught.value.message
+    assert "batch 7 of the stream" in caught.value.message
+    assert client.count("count(order_created where amount = 6) >= 14", AS_OF).count == 1
+    assert client.count("count(order_created where amount = 6) >= 15", AS_OF).count == 0
 
 
 def test_declare_and_schema(client: SegmentsClient) -> None:
