@@ -65,7 +65,12 @@ class DenseIds:
         return len(external_ids - self._dense_by_external.keys())
 
     def lookup_many(self, external_ids: list[str]) -> list[int | None]:
-        return list(map(self._dense_by_external.get, external_ids))
+        """Dense ids, None where unknown (through the digest table: see the module doc)."""
+        found = self.lookup_array(external_ids)
+        out: list[int | None] = found.tolist()
+        for row in np.flatnonzero(found < 0).tolist():
+            out[row] = None
+        return out
 
     def lookup_array(self, external_ids: list[str]) -> np.ndarray:
         """Dense ids as int64, -1 where unknown."""

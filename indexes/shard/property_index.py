@@ -42,6 +42,33 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+class WritePlan:
+    """The part of a batch of writes that depends only on (customer, ts): each customer's latest
+    write and where writes tie on ts. Profiles name a dozen properties each, with the same customers
+    and times: one plan (one sort) serves every property's column."""
+
+    def __init__(self, dense: np.ndarray, ts: np.ndarray) -> None:
+        assert len(dense) == len(ts)
+        self.dense = np.asarray(dense, dtype=np.int64)
+        self.ts = np.asarray(ts, dtype=np.int64)
+        rows = len(self.dense)
+        self.order = order = np.lexsort((self.ts, self.dense))
+        by_dense = self.dense[order]
+        self.by_ts = by_ts = self.ts[order]
+        self.same_as_next = same_as_next = np.zeros(rows, dtype=bool)
+        same_as_next[:-1] = by_dense[1:] == by_dense[:-1]
+        self.latest = latest = np.flatnonzero(~same_as_next)  # positions of each customer's latest write
+        self.ids = by_dense[latest]
+        self.latest_ts = latest_ts = by_ts[latest]
+        self.tie_below = np.zeros(len(latest), dtype=bool)  # the latest write ties with an earlier one
+        has_below = latest > 0
+        below = latest[has_below] - 1
+        self.tie_below[has_below] = same_as_next[below] & (by_ts[below] == latest_ts[has_below])
+
+    def __len__(self) -> int:
+        return len(self.dense)
+
+
 class Column:
     """Common part: the last-write clock and the last-writer-wins decision."""
 
@@ -63,27 +90,21 @@ class Column:
         Vectorised: one sort finds each customer's latest write; only writes whose ts ties with
         another write (in the batch or the stored one) take the canonical-JSON tie-break in Python.
         """
-        rows = len(values)
-        assert len(dense) == rows == len(ts)
-        if rows == 0:
+        assert len(values) == len(dense)
+        return self.write_planned(WritePlan(dense, ts), values) if len(values) else 0
+
+    def write_planned(self, plan: WritePlan, values: list[Any]) -> int:
+        """`write_many` with the sort done: `plan` covers exactly these writes (values in its rows' order)."""
+        assert len(values) == len(plan)
+        if len(values) == 0:
             return 0
-        dense = np.asarray(dense, dtype=np.int64)
-        ts = np.asarray(ts, dtype=np.int64)
-        self._grow(int(dense.max()))
-        order = np.lexsort((ts, dense))
-        by_dense, by_ts = dense[order], ts[order]
-        same_as_next = np.zeros(rows, dtype=bool)
-        same_as_next[:-1] = by_dense[1:] == by_dense[:-1]
-        latest = np.flatnonzero(~same_as_next)  # positions of each customer's latest write
-        ids, latest_ts = by_dense[latest], by_ts[latest]
+        self._grow(int(plan.ids[-1]))  # ids ascend
+        order, latest, same_as_next, by_ts = plan.order, plan.latest, plan.same_as_next, plan.by_ts
+        ids, latest_ts = plan.ids, plan.latest_ts
         chosen = order[latest]
         held_ts = self.written_ts[ids]
         keep = latest_ts > held_ts
-        tie_below = np.zeros(len(latest), dtype=bool)
-        has_below = latest > 0
-        below = latest[has_below] - 1
-        tie_below[has_below] = same_as_next[below] & (by_ts[below] == latest_ts[has_below])
-        for i in np.flatnonzero(tie_below | (latest_ts == held_ts)).tolist():
+        for i in np.flatnonzero(plan.tie_below | (latest_ts == held_ts)).tolist():
             position = int(latest[i])
             candidates = [int(order[position])]
             while position > 0 and same_as_next[position - 1] and by_ts[position - 1] == by_ts[position]:

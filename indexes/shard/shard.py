@@ -25,7 +25,7 @@ from indexes.shard.bsi import BitSlicedIndex
 from indexes.shard.dense_ids import MAX_CUSTOMERS_PER_SHARD, DenseIds, ShardFullError
 from indexes.shard.event_index import EventTypeIndex, sums_by_customer
 from indexes.shard.event_store import MISSING_NUMBER
-from indexes.shard.property_index import Column, new_column
+from indexes.shard.property_index import Column, WritePlan, new_column
 from indexes.shard.run_columns import EventColumns, ProfileColumns, RunColumns, run_of_records
 from indexes.timecal import Calendar
 
@@ -176,12 +176,15 @@ class Shard:
 
     def _apply_profiles(self, profiles: ProfileColumns, dense: np.ndarray) -> None:
         ts = profiles.ts_ms
+        every_row = None  # one write plan (one sort) for the properties every profile names
         for prop, (rows, values) in profiles.properties.items():  # sorted by property
             column = self.columns.get(prop)
             if column is None:
                 column = self.columns[prop] = new_column(self.schema.properties[prop])
             if len(rows) == len(ts):
-                column.write_many(dense, ts, values)
+                if every_row is None:
+                    every_row = WritePlan(dense, ts)
+                column.write_planned(every_row, values)
             else:
                 column.write_many(dense[rows], ts[rows], values)
 

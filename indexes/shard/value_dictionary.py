@@ -46,20 +46,19 @@ class ValueDictionary:
         codes = np.fromiter(map(self._codes.get, values, repeat(-1, count)), dtype=np.int32, count=count)
         missing = codes < 0
         if missing.any():
-            unique = dict.fromkeys(compress(values, missing.tolist()))
+            unknown = list(compress(values, missing.tolist()))
+            unique = dict.fromkeys(unknown)
             unique.pop(None, None)  # absent values stay -1
             if unique:
-                new = packed_copies(list(unique))
                 base = len(self.values)
+                # The new values' codes, looked up in this small map rather than again in the whole
+                # dictionary (a million e-mail addresses: a cache miss per lookup).
+                fresh = dict(zip(unique, range(base, base + len(unique)), strict=True))
+                new = packed_copies(list(unique))
                 self.values.extend(new)
                 self._codes.update(zip(new, range(base, base + len(new)), strict=True))
                 rows = np.flatnonzero(missing)
-                again = np.fromiter(
-                    map(self._codes.get, compress(values, missing.tolist()), repeat(-1, len(rows))),
-                    dtype=np.int32,
-                    count=len(rows),
-                )
-                codes[rows] = again
+                codes[rows] = np.fromiter(map(fresh.get, unknown, repeat(-1, len(rows))), dtype=np.int32, count=len(rows))
         return codes
 
     def codes(self, values: tuple[str, ...] | list[str]) -> list[int]:
