@@ -129,9 +129,11 @@ class Cluster:
         max_prepared_batches_per_shard: int = MAX_PREPARED_BATCHES_PER_SHARD,
         prepared_batch_ttl_ms: int = PREPARED_BATCH_TTL_MS,
         start_timeout_ms: int = START_TIMEOUT_MS,
+        count_cache_entries: int = 0,
     ) -> Cluster:
         """Open (or create, with `shards` - default one per core - and `tz` - default UTC) the cluster
         on `data_dir`, start one shard actor per shard and wait until every shard has recovered.
+        `count_cache_entries` > 0 gives each shard an exact count cache (actors/count_cache.py).
 
         Raises ClusterLayoutError when `shards` or `tz` differ from the directory's, LogLockedError
         when another process runs a cluster on it, ShardUnavailableError when a shard cannot open."""
@@ -146,7 +148,7 @@ class Cluster:
             layout = open_layout(root, shards, tz)
             started_ray = ensure_ray(ray_address)
             options = {"sync": sync, "max_prepared_batches": max_prepared_batches_per_shard,
-                       "prepared_batch_ttl_ms": prepared_batch_ttl_ms}
+                       "prepared_batch_ttl_ms": prepared_batch_ttl_ms, "count_cache_entries": count_cache_entries}
             # On this machine: the router reaches the shards through Unix sockets (actors/shard_channel.py).
             here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
             for shard in range(layout.shards):

@@ -26,12 +26,13 @@ from typing import Any
 import xxhash
 
 from actors.api import ShardCompactionInfo, ShardSnapshotInfo, ShardStatsInfo, ShardUnavailableError
+from actors.count_cache import CountCache
 from actors.member_pages import ShardPage, SortedMembersCache, page_after
 from actors.prepared import MAX_PREPARED_BATCHES_PER_SHARD, PREPARED_BATCH_TTL_MS, PreparedRegistry
 from indexes.durable import DurableEngine, compact
-from indexes.durable.engine import PreparedBatchError
+from indexes.durable.engine import PreparedBatch, PreparedBatchError
 from indexes.engine import IngestResult
-from indexes.log import LogLockedError
+from indexes.log import LogBackpressureError, LogLockedError
 from indexes.plan.compile import Plan
 from indexes.records import RecordBatchError, RecordError
 from indexes.schema import Schema
@@ -77,6 +78,7 @@ class ShardService:
         sync: str = "always",
         max_prepared_batches: int = MAX_PREPARED_BATCHES_PER_SHARD,
         prepared_batch_ttl_ms: int = PREPARED_BATCH_TTL_MS,
+        count_cache_entries: int = 0,
     ) -> None:
         self.shard = shard
         self.data_dir = Path(data_dir)
@@ -90,6 +92,7 @@ class ShardService:
         self._closed = False
         self._prepared = PreparedRegistry(max_prepared_batches, prepared_batch_ttl_ms)
         self._members = SortedMembersCache()
+        self._counts = CountCache(count_cache_entries) if count_cache_entries > 0 else None  # actors/count_cache.py
         self._stop = threading.Event()
         self.opened_at_s: float | None = None
         threading.Thread(target=self._open, name=f"shard-{shard}-open", daemon=True).start()
@@ -164,6 +167,8 @@ class ShardService:
                 self._cond.wait(_WAIT_SLICE_S)
         self._prepared.release_all()
         self._members.clear()
+        if self._counts is not None:
+            self._counts.clear()
         return engine
 
     def close(self) -> None:
@@ -190,7 +195,7 @@ class ShardService:
                 # Returned, not raised: the router merges every shard's errors into one answer.
                 return PrepareReply(None, list(exc.errors), True, None)
             if not prepared.needs_commit:
-                return PrepareReply(None, list(prepared.errors), False, engine.commit(prepared))
+                return PrepareReply(None, list(prepared.errors), False, self._commit(engine, prepared, None))
             token = self._prepared.add(prepared, engine.release)
             return PrepareReply(token, list(prepared.errors), False, None)
 
@@ -215,7 +220,19 @@ class ShardService:
             except PreparedBatchError as exc:
                 # Lost in a restart of this actor, or expired: nothing of it is stored here.
                 raise ShardUnavailableError(f"shard {self.shard}: {exc}; nothing stored on it, retry") from None
+            return self._commit(engine, prepared, timeout_ms)
+
+    def _commit(self, engine: DurableEngine, prepared: PreparedBatch, timeout_ms: int | None) -> IngestResult:
+        try:
             return engine.commit(prepared, timeout_ms)
+        except LogBackpressureError:
+            raise  # nothing appended; the engine goes on
+        except BaseException:
+            # The engine may have failed an apply: its state need not follow its log any more, so an
+            # LSN no longer names one state. Counts are evaluated afresh until the shard reopens.
+            if self._counts is not None:
+                self._counts.disable()
+            raise
 
     def release(self, token: str) -> bool:
         """Works while the shard is not serving too: a release must never wait for recovery."""
@@ -238,10 +255,24 @@ class ShardService:
             out: list[int | Exception] = []
             for plan, as_of_ms in queries:
                 try:
-                    out.append(engine.count(plan, as_of_ms))
+                    out.append(engine.count(plan, as_of_ms) if self._counts is None else
+                               self._cached_count(engine, self._counts, plan, as_of_ms))
                 except Exception as exc:  # noqa: BLE001 - this query's answer; the batch goes on
                     out.append(exc)
             return out
+
+    @staticmethod
+    def _cached_count(engine: DurableEngine, counts: CountCache, plan: Plan, as_of_ms: int) -> int:
+        plan_key = repr(plan)
+        with engine.read_state() as inner:
+            # Under the state lock: the LSN in the key is the state the count is of.
+            key = (plan_key, as_of_ms, engine.applied_lsn)
+            found = counts.get(key)
+            if found is not None:
+                return found
+            count = inner.count(plan, as_of_ms)
+        counts.put(key, count)
+        return count
 
     def members_page(self, plan: Plan, digest: str, as_of_ms: int, after: str | None, page_size: int) -> ShardPage:
         with self._use() as engine:

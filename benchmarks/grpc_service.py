@@ -2,6 +2,7 @@
 
     python -m benchmarks.grpc_service --customers 1000000 --events 20000000 --shards 2 \
         [--streams 8] [--batch 2000] [--repeats 30] [--clients 16] [--load-seconds 20] [--json out.json]
+        [--count-cache N] [--data-dir DIR [--skip-ingest]]
 
 Steps, in one run on the same generated records (benchmarks/generator.py, seeded):
   1. start `segments serve --shards N --port 0` in a subprocess on a fresh data directory
@@ -95,9 +96,9 @@ class CpuMeter:
 class Server:
     """`segments serve` in a subprocess; `target` once it printed its `listening on` line."""
 
-    def __init__(self, data_dir: Path, shards: int) -> None:
+    def __init__(self, data_dir: Path, shards: int, count_cache: int = 0) -> None:
         command = [sys.executable, "-m", "service.cli", "serve", "--data-dir", str(data_dir),
-                   "--port", "0", "--shards", str(shards)]
+                   "--port", "0", "--shards", str(shards), "--count-cache", str(count_cache)]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         self.target = self._wait_listening()
 
@@ -286,7 +287,7 @@ def run(args: argparse.Namespace) -> dict:
     print(f"generated {args.customers:,} customers / {data.event_count:,} events in "
           f"{time.perf_counter() - started:.1f}s", file=sys.stderr)
     data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="segments-grpc-bench-"))
-    server = Server(data_dir, args.shards)
+    server = Server(data_dir, args.shards, args.count_cache)
     try:
         print(f"server on {server.target}, {args.shards} shards, data in {data_dir}", file=sys.stderr)
         meter = CpuMeter(server.process.pid)
@@ -341,6 +342,7 @@ def run(args: argparse.Namespace) -> dict:
         "machine": {"cores": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
                     "python": platform.python_version(), "load_avg_1m": round(os.getloadavg()[0], 2)},
         "customers": args.customers, "events": data.event_count, "shards": args.shards,
+        "count_cache_entries": args.count_cache,
         "ingest": ingest, "queries": rows,
         "suite_median_grpc_ms": round(statistics.median(grpc_p50s), 2),
         "suite_worst_p50_ms": max(grpc_p50s), "suite_worst_p99_ms": max(r["grpc_p99_ms"] for r in rows),
@@ -366,7 +368,9 @@ def markdown(result: dict) -> str:
     )
     lines = [
         f"Service over gRPC: {result['customers']:,} customers / {result['events']:,} events, "
-        f"{result['shards']} shards, {result['machine']['cores']} cores, {result['date']}",
+        f"{result['shards']} shards, {result['machine']['cores']} cores, {result['date']}"
+        + (f", count cache {result['count_cache_entries']:,} entries per shard" if result["count_cache_entries"] else
+           ", no count cache"),
         "",
         "| query | members | gRPC p50 ms | gRPC p99 ms | DuckDB p50 ms | speed-up |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
@@ -403,6 +407,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load-seconds", type=float, default=20.0)
     parser.add_argument("--data-dir", help="use (and keep) this data directory")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data directory")
+    parser.add_argument("--count-cache", type=int, default=0, metavar="N",
+                        help="start the server with an exact count cache of N entries per shard (default off): "
+                             "the suite repeats each rule at one as_of_ms, so with it most counts are lookups")
     parser.add_argument("--skip-ingest", action="store_true",
                         help="query a --data-dir a previous run with the same sizes and seed filled (no ingest)")
     parser.add_argument("--json", type=Path)

@@ -19,12 +19,12 @@ class BackendOpenError(Exception):
     """The data directory cannot be served with the options given (shard count, time zone, a lock)."""
 
 
-async def open_backend(data_dir: Path, *, shards: int | None, tz: str | None) -> SegmentsBackend:
+async def open_backend(data_dir: Path, *, shards: int | None, tz: str | None, count_cache_entries: int = 0) -> SegmentsBackend:
     from actors.cluster import Cluster
     from actors.layout import ClusterLayoutError
 
     try:
-        return await Cluster.start(data_dir, shards=shards, tz=tz)
+        return await Cluster.start(data_dir, shards=shards, tz=tz, count_cache_entries=count_cache_entries)
     except (ClusterLayoutError, WorkspaceError, TimeZoneError) as exc:
         raise BackendOpenError(str(exc)) from exc
     except LogLockedError as exc:

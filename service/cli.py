@@ -1,6 +1,7 @@
 """`segments`: the embedded commands of indexes/cli.py, plus the server and its clients.
 
     segments serve [--data-dir DIR] [--host 127.0.0.1] [--port 50051] [--shards N] [--tz ZONE] [--demo]
+                   [--count-cache N]
     segments ingest FILE... --server HOST:PORT [--partial] [--batch-size N] [--json]
     segments eval | count | members --server HOST:PORT [--as-of T] [--json] RULE
     segments stats | snapshot | compact --server HOST:PORT [--json]
@@ -99,6 +100,9 @@ def _add_serve(commands: Any) -> None:
     serve.add_argument("--tz", help="IANA time zone of a new data directory (default UTC)")
     serve.add_argument("--demo", action="store_true",
                        help="on first start, fill the data directory with a generated shop (100k customers)")
+    serve.add_argument("--count-cache", type=int, default=0, metavar="N",
+                       help="keep up to N exact counts per shard, keyed by rule, as_of_ms and the shard's log "
+                            "position (any write invalidates them; default 0: off; docs/SERVICE.md)")
     serve.set_defaults(handler=_serve)
 
 

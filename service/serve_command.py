@@ -22,6 +22,8 @@ from service.cli import DEFAULT_DATA_DIR, DEFAULT_DEMO_DATA_DIR
 from service.demo import ensure_demo
 from service.server import serve
 
+MAX_COUNT_CACHE_ENTRIES = 1_000_000  # a key holds a plan's repr (~1 KiB): about 1 GiB per shard at most
+
 DEMO_EXAMPLES = (
     "count --server {target} 'count(order_created, last 30 days) = 0'",
     "members --server {target} 'tags has \"vip\" and sum(order_created.amount, last 365 days) >= 500'",
@@ -50,6 +52,8 @@ def run_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not 0 <= args.port <= 65535:
         raise CommandError(f"--port must be 0..65535 (got {args.port})")
+    if not 0 <= args.count_cache <= MAX_COUNT_CACHE_ENTRIES:
+        raise CommandError(f"--count-cache must be 0..{MAX_COUNT_CACHE_ENTRIES} (got {args.count_cache})")
     data_dir = Path(args.data_dir or (DEFAULT_DEMO_DATA_DIR if args.demo else DEFAULT_DATA_DIR))
     if args.data_dir is None:
         _ignore_default_data_root(data_dir)
@@ -69,7 +73,7 @@ def run_serve(args: argparse.Namespace) -> int:
             await ensure_demo(backend, data_dir, stop)
 
     async def opened() -> SegmentsBackend:
-        return await open_backend(data_dir, shards=args.shards, tz=args.tz)
+        return await open_backend(data_dir, shards=args.shards, tz=args.tz, count_cache_entries=args.count_cache)
 
     try:
         return asyncio.run(serve(opened, args.host, args.port, on_listening=on_listening, prepare=prepare))
