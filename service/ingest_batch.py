@@ -16,7 +16,7 @@ from typing import Any
 
 import grpc
 
-from actors.api import PredecessorFailedError, SegmentsBackend, WireBatch
+from actors.api import PredecessorFailedError, RecordStatus, SegmentsBackend, WireBatch
 from indexes.records import RecordBatchError, RecordError
 from proto.segments.v1 import ingest_pb2, records_pb2
 from service.calls import BackendCalls, remaining_ms
@@ -33,7 +33,7 @@ WIRE_IN_THREAD_MIN_RECORDS = 20_000
 class BatchResult:
     accepted: int
     duplicates: int
-    statuses: list[int]  # RecordStatus per record
+    statuses: list[RecordStatus]  # per record (an IntEnum: protobuf takes it as the enum's number)
     errors: list[RecordError] = field(default_factory=list)  # by record index, ascending
 
 
@@ -78,8 +78,7 @@ async def ingest_requests(
             outcome = await calls.mutation(context, call)
         except RecordBatchError as exc:
             raise RejectedBatch(list(exc.errors)) from exc
-        result = BatchResult(outcome.accepted, outcome.duplicates, [int(s) for s in outcome.statuses],
-                             list(outcome.errors))
+        result = BatchResult(outcome.accepted, outcome.duplicates, outcome.statuses, list(outcome.errors))
     if after is not None:
         # A batch with nothing to store did not wait for its predecessor in the backend; it must not
         # finish before it either, or the batch after it would not wait for it.
