@@ -5,8 +5,9 @@
 1. `--producers` threads append batches of `--batch` realistic event records (~200 bytes encoded)
    to a fresh FileLog; each append returns only when durable per `--sync`. Reports records/s, MB/s,
    fsyncs/s, records per fsync and append latency (p50/p99).
-2. Reopen (the open-time scan checks every frame's CRC) and replay everything with `read()` and with
-   `read_batches()`: records/s.
+2. Reopen (sealed segments are checked by their seals, the active one frame by frame: docs/LOG.md)
+   and replay everything with `read()` and with `read_batches()` (both check every byte they
+   return): records/s.
 
 Records come from a seeded pool (`--pool` distinct records, reused round-robin), so generating them is
 not part of the measured time; encoding them is (producers encode in their own threads). Only public
