@@ -63,7 +63,17 @@ class DeclarationRecord:
     ts_ms: int | None
 
 
-Record = EventRecord | ProfileRecord | ErasureRecord | DeclarationRecord
+@dataclass(frozen=True, slots=True)
+class SegmentRecord:
+    """A saved-segment command as the log holds it: already validated and resolved against the
+    catalog it follows (indexes/segments/commands.py), so applying it never fails. Not accepted by
+    `validate_batch`: only the segment API writes these (docs/SAVED_SEGMENTS.md)."""
+
+    body: dict
+    ts_ms: int
+
+
+Record = EventRecord | ProfileRecord | ErasureRecord | DeclarationRecord | SegmentRecord
 
 # Validation builds millions of events: set their slots through the descriptors rather than the frozen
 # dataclass __init__, which goes through object.__setattr__ per field (measured 0.36 against 0.66 us

@@ -30,11 +30,13 @@ from indexes.durable.record_codec import (
     COMMIT,
     COMMIT_MARK,
     EVENT,
+    LAST_KIND,
     TOMBSTONE,
     CodecError,
     Commit,
     LogItem,
     Tombstone,
+    commit_wall_ms,
 )
 
 # A tombstone frame stays far below the log's 16 MiB record limit: 4 MiB of digests.
@@ -48,10 +50,18 @@ def kinds_of(items: list[LogItem]) -> np.ndarray:
         kinds = np.fromiter(map(_KIND, items), dtype=np.int64, count=len(items))
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise CodecError(f"log item without a kind tag: {exc!r}") from None
-    unknown = np.flatnonzero((kinds < EVENT) | (kinds > TOMBSTONE))
+    unknown = np.flatnonzero((kinds < EVENT) | (kinds > LAST_KIND))
     if len(unknown):
         raise CodecError(f"log item of unknown kind {int(kinds[unknown[0]])}")
     return kinds.astype(np.int8)
+
+
+@dataclass(frozen=True)
+class BatchEnd:
+    """A committed batch seen by the scanner: its records end at `stop` in the ready list."""
+
+    stop: int
+    wall_ms: int | None  # the commit mark's wall-clock time (None in older logs)
 
 
 @dataclass
@@ -67,9 +77,10 @@ class BatchScanner:
     def __post_init__(self) -> None:
         self.committed_lsn = self.next_lsn
 
-    def feed(self, items: list[LogItem], ready: list[LogItem]) -> None:
+    def feed(self, items: list[LogItem], ready: list[LogItem], batches: list[BatchEnd] | None = None) -> None:
         """Take `items` (consecutive from next_lsn); append the newly committed data items (records
-        and tombstones, in order) to `ready`."""
+        and tombstones, in order) to `ready`, and for each committed batch, when `batches` is given,
+        where it ends in `ready` and the wall-clock time of its commit mark."""
         kinds = kinds_of(items)
         pending = self.pending
         at = 0
@@ -79,6 +90,8 @@ class BatchScanner:
             if kinds[mark_at] == COMMIT:
                 ready.extend(pending)
                 self.commits += 1
+                if batches is not None:
+                    batches.append(BatchEnd(len(ready), commit_wall_ms(items[mark_at])))
             else:
                 self.aborted_records += len(pending)
             pending.clear()
@@ -92,14 +105,18 @@ class BatchScanner:
         return self.next_lsn - self.committed_lsn
 
 
-def tombstone_batch(keys: np.ndarray) -> list[Tombstone | Commit]:
-    """Tombstones for `keys` ((n, 2) uint64 digests), split to bounded records, then a commit mark."""
+def tombstone_batch(keys: np.ndarray, wall_ms: int | None = None) -> list[Tombstone | Commit]:
+    """Tombstones for `keys` ((n, 2) uint64 digests), split to bounded records, then a commit mark.
+
+    At least one tombstone record even for no keys: compaction appends a tombstone batch whenever it
+    rewrites the log, and the number of tombstone batches is the change log's epoch (a change-log
+    position from before a rewrite is refused, docs/SAVED_SEGMENTS.md)."""
     assert keys.ndim == 2 and keys.shape[1] == 2
     marks: list[Tombstone | Commit] = [
         Tombstone(np.ascontiguousarray(keys[low : low + TOMBSTONE_DIGESTS_PER_RECORD]))
-        for low in range(0, len(keys), TOMBSTONE_DIGESTS_PER_RECORD)
+        for low in range(0, max(len(keys), 1), TOMBSTONE_DIGESTS_PER_RECORD)
     ]
-    marks.append(COMMIT_MARK)
+    marks.append(COMMIT_MARK if wall_ms is None else Commit(wall_ms))
     return marks
 
 

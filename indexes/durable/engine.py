@@ -33,6 +33,12 @@ actors/prepared.py); `close` releases those left over.
 
 A failed append (write or fsync error) is never acknowledged, and the engine then refuses all ingest
 (the log never retries, docs/LOG.md): close and reopen to continue.
+
+Saved segments (docs/SAVED_SEGMENTS.md): every batch's commit mark carries the wall-clock time it was
+encoded, which moves the shard's clock. Segment commands are validated under the admission lock
+against the applied catalog and the pending schema, and hold that lock until applied, so commands are
+validated and stored one at a time in log order. `advance_clock` appends a commit mark alone (a tick)
+only when the passing time can change a materialized segment.
 """
 
 from __future__ import annotations
@@ -66,6 +72,9 @@ from indexes.plan.compile import Plan
 from indexes.records import DeclarationRecord, Record, RecordError, validate_batch
 from indexes.rules.model import Node
 from indexes.schema import Schema
+from indexes.segments.api import SegmentCommands
+from indexes.segments.templates import TEMPLATES, Template
+from indexes.segments.views import ChangePage, DryRun, SegmentStats, SegmentView
 from indexes.shard.dense_ids import MAX_CUSTOMERS_PER_SHARD, ShardFullError
 from indexes.snapshot import (
     SnapshotInfo,
@@ -153,7 +162,7 @@ class EngineStats:
     coalesced_applies: int  # shard calls that applied several consecutive batches at once
 
 
-class DurableEngine:
+class DurableEngine(SegmentCommands):
     """Use `DurableEngine.open`. Thread-safe: ingest from many threads, query from any."""
 
     def __init__(self, data_dir: Path, workspace: Workspace, log: FileLog, engine: Engine, applied_lsn: int) -> None:
@@ -255,15 +264,17 @@ class DurableEngine:
         self.close()
 
     # --- ingest -------------------------------------------------------------------------------
-    def ingest(self, raws: Sequence[Any], *, partial: bool = False, timeout_ms: int | None = None) -> IngestResult:
+    def ingest(self, raws: Sequence[Any], *, partial: bool = False, timeout_ms: int | None = None,
+               now_ms: int | None = None) -> IngestResult:
         """Validate, deduplicate, append durably, apply in log order, then return (acknowledge).
 
         Without `partial`, one bad record rejects the batch (RecordBatchError naming index, field and
         reason) and nothing is appended. Events whose event_id was accepted before count as
         duplicates: acknowledged, not appended. Raises ShardFullError before appending when the shard
         could overflow, LogBackpressureError when the log's queue stays full for `timeout_ms`, and
-        LogFailedError when the log failed (then and for every later call)."""
-        return self.commit(self.prepare(raws, partial=partial), timeout_ms)
+        LogFailedError when the log failed (then and for every later call). `now_ms`: the wall-clock
+        time its commit mark carries (default: when it is encoded), which moves the clock."""
+        return self.commit(self.prepare(raws, partial=partial), timeout_ms, now_ms=now_ms)
 
     def prepare(self, raws: Sequence[Any], *, partial: bool = False) -> PreparedBatch:
         """Admission alone: validate, deduplicate, check capacity and reserve; nothing is appended.
@@ -306,12 +317,13 @@ class DurableEngine:
                 self._declaring = prepared
         return prepared
 
-    def commit(self, prepared: PreparedBatch, timeout_ms: int | None = None) -> IngestResult:
+    def commit(self, prepared: PreparedBatch, timeout_ms: int | None = None, *, now_ms: int | None = None) -> IngestResult:
         """Append a prepared batch (group commit), apply it in log order, wait for the originals of its
         duplicates, then return (acknowledge). Raises PreparedBatchError when it is no longer prepared
         (released, e.g. by `close`), and what `ingest` raises from appending on."""
         records, ticket = prepared.records, prepared.ticket
         first_lsn = end_lsn = -1
+        wall_ms = now_ms
         with self._admission:
             if prepared.state != PREPARED:
                 raise PreparedBatchError(f"the batch is {prepared.state}, not prepared: prepare it again")
@@ -322,7 +334,7 @@ class DurableEngine:
                 assert self._declaring is prepared and ticket is not None
                 assert prepared.base_schema is self._pending_schema, "only declarations change it, one at a time"
                 try:
-                    first_lsn, end_lsn = self._append(records, ticket, timeout_ms)
+                    first_lsn, end_lsn, wall_ms = self._append(records, ticket, timeout_ms, wall_ms)
                     self._pending_schema = prepared.schema
                 except BaseException:
                     prepared.state = FAILED
@@ -333,8 +345,8 @@ class DurableEngine:
         try:
             if ticket is not None:
                 if not prepared.declares:
-                    first_lsn, end_lsn = self._append(records, ticket, timeout_ms)
-                self._applier.apply(Appended(first_lsn, end_lsn, records, ticket), APPLY_WAIT_TIMEOUT_MS)
+                    first_lsn, end_lsn, wall_ms = self._append(records, ticket, timeout_ms, wall_ms)
+                self._applier.apply(Appended(first_lsn, end_lsn, records, ticket, wall_ms=wall_ms), APPLY_WAIT_TIMEOUT_MS)
             if prepared.waits:
                 self._await_tickets(prepared.waits)
         except BaseException:
@@ -389,9 +401,12 @@ class DurableEngine:
                 )
             return kept, self._inflight.add(kept.records, kept.keys, needed)
 
-    def _append(self, records: list[Record], ticket: Ticket, timeout_ms: int | None) -> tuple[int, int]:
+    def _append(self, records: list[Record], ticket: Ticket, timeout_ms: int | None,
+                wall_ms: int | None) -> tuple[int, int, int]:
+        """(first LSN, end LSN, the wall time in the commit mark: wall_ms, default now)."""
+        wall_ms = _wall_ms() if wall_ms is None else wall_ms
         try:
-            result = self._log.append(encode_batch(records), timeout_ms=timeout_ms)
+            result = self._log.append(encode_batch(records, wall_ms), timeout_ms=timeout_ms)
         except LogBackpressureError:
             self._release(ticket, ok=False)  # nothing appended; the engine goes on
             raise
@@ -400,7 +415,7 @@ class DurableEngine:
             self._refuse(exc)
             self._release(ticket, ok=False)
             raise
-        return result.first_lsn, result.last_lsn + 1
+        return result.first_lsn, result.last_lsn + 1, wall_ms
 
     def _release(self, ticket: Ticket, *, ok: bool) -> None:
         with self._state:
@@ -440,23 +455,121 @@ class DurableEngine:
 
     # --- control records ----------------------------------------------------------------------
     def append_tombstones(self, keys: np.ndarray) -> int:
-        """Append tombstones for event-id digests ((n, 2) uint64) as one committed batch; compaction's
-        step before it drops the events. Applied like replay applies it: only unseen digests are added
-        (normally none: their events were applied). Returns the LSN after the batch."""
+        """Append tombstones for event-id digests ((n, 2) uint64; none is allowed) as one committed
+        batch; compaction's step before it rewrites the log (it also ends the change log's epoch).
+        Applied like replay applies it: only unseen digests are added (normally none: their events
+        were applied). Returns the LSN after the batch."""
         with self._admit_lock:
             self._check_accepting()
             with self._state:
                 ticket = self._inflight.add([], [], 0)
-            items = [encode_control(mark) for mark in tombstone_batch(keys)]
+            wall_ms = _wall_ms()
+            items = [encode_control(mark) for mark in tombstone_batch(keys, wall_ms)]
             try:
                 result = self._log.append(items)
             except BaseException as exc:
                 self._refuse(exc)
                 self._release(ticket, ok=False)
                 raise
-            batch = Appended(result.first_lsn, result.last_lsn + 1, [], ticket, tombstone_keys=keys)
+            batch = Appended(result.first_lsn, result.last_lsn + 1, [], ticket, tombstone_keys=keys, wall_ms=wall_ms)
             self._applier.apply(batch, APPLY_WAIT_TIMEOUT_MS)
             return batch.end_lsn
+
+    # --- saved segments: commands and the clock ------------------------------------------------
+    def segment_command(self, command: dict, *, now_ms: int | None = None) -> SegmentView | None:
+        """Validate against the catalog, append (durably) and apply one segment command; the segment
+        afterwards (None after a delete). Raises SegmentError and its kinds or RuleError before
+        appending anything, and what `ingest` raises from appending on."""
+        wall_ms = now_ms if now_ms is not None else _wall_ms()
+        with self._admission:  # held until applied: the next command validates against this one
+            self._check_accepting()
+            with self._state:
+                record = self._engine.resolve_segment_command(command, wall_ms, self._pending_schema)
+                ticket = self._inflight.add([], [], 0)
+            self._append_alone([record], ticket, wall_ms)
+        with self._state:
+            return self._engine.segment_after(record)
+
+    def advance_clock(self, now_ms: int | None = None) -> bool:
+        """Let time pass to now_ms (default now): append a tick (a commit mark alone) if that can change
+        a materialized segment; False, appending nothing, otherwise (an idle shard's log stays as is)."""
+        wall_ms = now_ms if now_ms is not None else _wall_ms()
+        with self._admission:
+            self._check_accepting()
+            with self._state:
+                if not self._engine.segments.tick_needed(self._engine.shard, wall_ms):
+                    return False
+                ticket = self._inflight.add([], [], 0)
+            self._append_alone([], ticket, wall_ms)
+        return True
+
+    def _append_alone(self, records: list[Record], ticket: Ticket, wall_ms: int) -> None:
+        """Append a batch of its own and apply it (admission lock held)."""
+        first_lsn, end_lsn, _ = self._append(records, ticket, None, wall_ms)
+        self._applier.apply(Appended(first_lsn, end_lsn, records, ticket, wall_ms=wall_ms), APPLY_WAIT_TIMEOUT_MS)
+
+    @property
+    def clock_ms(self) -> int:
+        with self._state:
+            return self._engine.clock_ms
+
+    def wait_for_changes(self, after_seq: int, timeout_ms: int) -> bool:
+        """Block until the change log holds an entry after `after_seq` (True) or timeout_ms passed
+        (False): what a Watch stream waits on between pages."""
+        deadline = time.monotonic() + timeout_ms / 1000
+        with self._state:
+            # Bounded by the deadline; every apply notifies the condition.
+            while self._engine.segments.changes.next_seq <= after_seq + 1:
+                remaining_s = deadline - time.monotonic()
+                if remaining_s <= 0 or self._closed:
+                    return False
+                self._state.wait(min(_WAIT_SLICE_S, remaining_s))
+            return True
+
+    # --- saved segments: reads (see Engine for what each returns) ------------------------------
+    def get_segment(self, segment_id: str, *, version: int | None = None, include_deleted: bool = False) -> SegmentView:
+        with self._state:
+            return self._engine.get_segment(segment_id, version=version, include_deleted=include_deleted)
+
+    def segment_versions(self, segment_id: str, *, include_deleted: bool = False) -> list[SegmentView]:
+        with self._state:
+            return self._engine.segment_versions(segment_id, include_deleted=include_deleted)
+
+    def list_segments(self, *, name_contains: str | None = None, tag: str | None = None,
+                      include_deleted: bool = False) -> list[SegmentView]:
+        with self._state:
+            return self._engine.list_segments(name_contains=name_contains, tag=tag, include_deleted=include_deleted)
+
+    def segment_evaluate(self, segment_id: str, as_of_ms: int | None = None) -> BitMap:
+        with self._state:
+            return self._engine.segment_evaluate(segment_id, as_of_ms)
+
+    def segment_count(self, segment_id: str, as_of_ms: int | None = None) -> int:
+        with self._state:
+            return self._engine.segment_count(segment_id, as_of_ms)
+
+    def segment_members(self, segment_id: str, as_of_ms: int | None = None) -> list[str]:
+        with self._state:
+            return self._engine.segment_members(segment_id, as_of_ms)
+
+    def segment_stats(self, segment_id: str) -> SegmentStats:
+        with self._state:
+            return self._engine.segment_stats(segment_id)
+
+    def segment_changes(self, segment_ids: Sequence[str] | None = None, *, after_seq: int | None = None,
+                        customer_id: str | None = None, from_ms: int | None = None, to_ms: int | None = None,
+                        limit: int = 1000, epoch: int | None = None) -> ChangePage:
+        with self._state:
+            return self._engine.segment_changes(segment_ids, after_seq=after_seq, customer_id=customer_id,
+                                                from_ms=from_ms, to_ms=to_ms, limit=limit, epoch=epoch)
+
+    def dry_run_edit(self, segment_id: str, rule: Any, *, as_of_ms: int | None = None, samples: int = 10) -> DryRun:
+        with self._state:
+            return self._engine.dry_run_edit(segment_id, rule, as_of_ms=as_of_ms, samples=samples)
+
+    @staticmethod
+    def segment_templates() -> list[Template]:
+        return list(TEMPLATES)
 
     # --- queries ------------------------------------------------------------------------------
     @property
@@ -508,7 +621,8 @@ class DurableEngine:
         first, so a snapshot never covers a record that is not durable (policies interval/never)."""
         self._log.sync()
         with self._state:
-            info = write_snapshot(self._engine.shard, self.data_dir / SNAPSHOTS_DIR, self._applier.applied_lsn)
+            info = write_snapshot(self._engine.shard, self.data_dir / SNAPSHOTS_DIR, self._applier.applied_lsn,
+                                  segments=self._engine.segments)
         prune_snapshots(self.data_dir / SNAPSHOTS_DIR, keep=KEEP_SNAPSHOTS)
         return info
 
@@ -553,6 +667,10 @@ class _StateView:
 
     def __exit__(self, *exc: object) -> None:
         self._owner._state.release()
+
+
+def _wall_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def _size(path: Path) -> int:

@@ -12,6 +12,11 @@ Applying several batches in one call equals applying them one by one: the shard 
 order, treating erasures and declarations as barriers, and runs of events and profiles are
 order-independent (indexes/shard/shard.py). Capacity: the shard's check over the concatenation counts
 at most what the batches' separate bounds reserved (indexes/durable/capacity.py).
+
+Saved segments are maintained per committed batch, so that the change log a replay builds is the one
+built live (docs/SAVED_SEGMENTS.md): while a segment is active, each batch of a chain is applied on its
+own with its commit mark's wall time; so are batches carrying segment commands or tombstones. Without
+an active segment, batches coalesce as above and only move the clock to their latest time.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from indexes.durable.inflight import InFlight, Ticket
 from indexes.engine import Engine
 from indexes.log import LogFailedError
 from indexes.records import Record
+from indexes.segments.batch import is_plain
 
 MAX_COALESCED_RECORDS = 100_000
 _WAIT_SLICE_S = 0.5
@@ -42,6 +48,7 @@ class Appended:
     records: list[Record]
     ticket: Ticket
     tombstone_keys: np.ndarray | None = field(default=None)  # a tombstone batch instead of records
+    wall_ms: int | None = None  # the wall-clock time in its commit mark
 
 
 class OrderedApplier:
@@ -91,17 +98,7 @@ class OrderedApplier:
             count += len(batch.records)
             lsn = batch.end_lsn
         try:
-            pending: list[Record] = []
-            for batch in chain:
-                if batch.tombstone_keys is not None:
-                    if pending:
-                        self._engine.apply_validated(pending)
-                        pending = []
-                    add_unseen(self._engine.shard.event_ids, batch.tombstone_keys)
-                else:
-                    pending.extend(batch.records)
-            if pending:
-                self._engine.apply_validated(pending)
+            self._apply(chain)
         except BaseException as exc:
             for batch in chain:
                 self._inflight.release(batch.ticket, ok=False)
@@ -113,6 +110,26 @@ class OrderedApplier:
         for batch in chain:
             self._inflight.release(batch.ticket, ok=True)
         self._state.notify_all()
+
+    def _apply(self, chain: list[Appended]) -> None:
+        engine = self._engine
+        pending: list[Record] = []
+        pending_wall: int | None = None
+        for batch in chain:
+            alone = engine.segments.maintains() or batch.tombstone_keys is not None or not is_plain(batch.records)
+            if not alone:
+                pending.extend(batch.records)
+                pending_wall = batch.wall_ms if pending_wall is None else max(pending_wall, batch.wall_ms or 0)
+                continue
+            if pending or pending_wall is not None:
+                engine.apply_committed(pending, pending_wall)
+                pending, pending_wall = [], None
+            if batch.tombstone_keys is not None:
+                add_unseen(engine.shard.event_ids, batch.tombstone_keys)
+                engine.segments.note_rewrite()
+            engine.apply_committed(batch.records, batch.wall_ms)
+        if pending or pending_wall is not None:
+            engine.apply_committed(pending, pending_wall)
 
     def _fail(self, exc: BaseException) -> None:
         self.broken = True

@@ -2,7 +2,8 @@
 
 "Every index is a function of the log" is checked here, not assumed: the live state (a snapshot plus
 the tail replayed, plus whatever was ingested since) and the state replayed from LSN 0 must have the
-same `shard_digest`. On a mismatch, `index_digests` names the indexes that differ.
+same digest, the saved segments included (catalog, clock, materialized bitmaps, change log, daily
+sizes). On a mismatch, `state_digests` names the parts that differ.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from indexes.durable.replay import replay
 from indexes.engine import Engine
 from indexes.snapshot import (
     delete_all_snapshots,
-    index_digests,
     prune_snapshots,
+    state_digests,
     write_snapshot,
 )
 from indexes.snapshot.digest import combined_digest
@@ -45,11 +46,11 @@ def rebuild(engine: DurableEngine, *, replace_snapshots: bool = False, write: bo
     started = time.perf_counter()
     with engine.read_state() as live:
         applied_lsn = engine.applied_lsn
-        live_parts = index_digests(live.shard)
+        live_parts = state_digests(live.shard, live.segments)
     fresh = Engine(tz=engine.tz)
     report = replay(engine.log, fresh, 0, to_lsn=applied_lsn)
     assert report.applied_lsn == applied_lsn, "the live state ends at a batch boundary"
-    rebuilt_parts = index_digests(fresh.shard)
+    rebuilt_parts = state_digests(fresh.shard, fresh.segments)
     differences = {
         name: (live_parts.get(name), rebuilt_parts.get(name))
         for name in sorted(set(live_parts) | set(rebuilt_parts))
@@ -65,13 +66,14 @@ def rebuild(engine: DurableEngine, *, replace_snapshots: bool = False, write: bo
     )
     snapshots_dir = engine.data_dir / SNAPSHOTS_DIR
     if out.equal and write:
-        out.snapshot_path = str(write_snapshot(fresh.shard, snapshots_dir, applied_lsn).path)
+        out.snapshot_path = str(write_snapshot(fresh.shard, snapshots_dir, applied_lsn, segments=fresh.segments).path)
     elif not out.equal and replace_snapshots:
         delete_all_snapshots(snapshots_dir)
-        out.snapshot_path = str(write_snapshot(fresh.shard, snapshots_dir, applied_lsn).path)
+        out.snapshot_path = str(write_snapshot(fresh.shard, snapshots_dir, applied_lsn, segments=fresh.segments).path)
         with engine.read_state() as live:
             if engine.applied_lsn == applied_lsn:
                 live.shard = fresh.shard
+                live.segments = fresh.segments
     if out.snapshot_path is not None:
         prune_snapshots(snapshots_dir, keep=KEEP_SNAPSHOTS)
     out.seconds = time.perf_counter() - started

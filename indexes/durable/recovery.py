@@ -61,6 +61,7 @@ def _load(root: Path, workspace: Workspace, capacity: int) -> tuple[Engine, Snap
         skipped.append(f"{loaded.info.path}: time zone {loaded.shard.calendar.name}, workspace {workspace.tz}")
         return engine, None, skipped
     engine.shard = loaded.shard
+    engine.segments = loaded.segments
     return engine, loaded.info, skipped
 
 

@@ -12,6 +12,7 @@ docs/SNAPSHOTS.md describes the format, atomicity, fallback and digest canonical
 """
 
 from indexes.snapshot.digest import index_digests, shard_digest
+from indexes.snapshot.digest_segments import segment_digests, state_digest, state_digests
 from indexes.snapshot.errors import SnapshotError
 from indexes.snapshot.housekeeping import delete_all_snapshots, list_snapshots, prune_snapshots
 from indexes.snapshot.info import LoadedSnapshot, SkippedSnapshot, SnapshotInfo
@@ -28,6 +29,9 @@ __all__ = [
     "list_snapshots",
     "load_newest_snapshot",
     "prune_snapshots",
+    "segment_digests",
     "shard_digest",
+    "state_digest",
+    "state_digests",
     "write_snapshot",
 ]

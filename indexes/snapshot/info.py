@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from indexes.segments.live import LiveSegments
 from indexes.shard.shard import Shard
 
 
@@ -27,3 +28,6 @@ class LoadedSnapshot:
     shard: Shard
     info: SnapshotInfo
     skipped: list[SkippedSnapshot] = field(default_factory=list)  # newer ones that could not be used
+    # Saved segments at that LSN; a snapshot without them was taken when the log held no segment
+    # command and no timed commit mark, which is exactly the empty state.
+    segments: LiveSegments = field(default_factory=LiveSegments)

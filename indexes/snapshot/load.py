@@ -14,9 +14,11 @@ from typing import Any
 
 import msgpack
 
+from indexes.segments.live import LiveSegments
 from indexes.shard.shard import Shard
 from indexes.snapshot.blobs import BlobReader
 from indexes.snapshot.codec_schema import schema_from_plain
+from indexes.snapshot.codec_segments import read_segments
 from indexes.snapshot.codec_shard import read_shard
 from indexes.snapshot.errors import SnapshotError
 from indexes.snapshot.info import LoadedSnapshot, SkippedSnapshot, SnapshotInfo
@@ -34,7 +36,7 @@ def snapshot_info(path: Path, manifest: dict[str, Any]) -> SnapshotInfo:
     return SnapshotInfo(path, manifest["covered_lsn"], size_bytes, manifest["created_at_ms"])
 
 
-def read_snapshot(path: Path, expected_lsn: int | None = None) -> tuple[Shard, SnapshotInfo]:
+def read_snapshot(path: Path, expected_lsn: int | None = None) -> tuple[Shard, SnapshotInfo, LiveSegments]:
     """Load one snapshot directory; SnapshotError says why it cannot be used."""
     manifest = read_manifest(path)
     if expected_lsn is not None and manifest["covered_lsn"] != expected_lsn:
@@ -45,6 +47,7 @@ def read_snapshot(path: Path, expected_lsn: int | None = None) -> tuple[Shard, S
         blobs = BlobReader(path, manifest.get("blobs") or {}, manifest["files"])
         schema = schema_from_plain(manifest.get("schema"))
         shard = read_shard(manifest["shard"], schema, manifest["tz"], manifest["capacity"], blobs)
+        segments = read_segments(manifest["segments"], blobs) if "segments" in manifest else LiveSegments()
     except TimeZoneError as exc:
         raise SnapshotError(f"manifest: {exc}") from None
     except _DECODE_ERRORS as exc:
@@ -52,7 +55,7 @@ def read_snapshot(path: Path, expected_lsn: int | None = None) -> tuple[Shard, S
     finally:
         if gc_was_enabled:
             gc.enable()
-    return shard, snapshot_info(path, manifest)
+    return shard, snapshot_info(path, manifest), segments
 
 
 def load_newest_snapshot(snapshots_dir: Path, *, max_covered_lsn: int | None = None) -> LoadedSnapshot | None:
@@ -69,14 +72,14 @@ def load_newest_snapshot(snapshots_dir: Path, *, max_covered_lsn: int | None = N
             skipped.append(SkippedSnapshot(path, f"covers LSN {lsn}, beyond the log's end {max_covered_lsn}"))
             continue
         try:
-            shard, info = read_snapshot(path, expected_lsn=lsn)
+            shard, info, segments = read_snapshot(path, expected_lsn=lsn)
         except SnapshotError as exc:
             skipped.append(SkippedSnapshot(path, str(exc)))
             continue
         except OSError as exc:
             skipped.append(SkippedSnapshot(path, f"unreadable: {exc}"))
             continue
-        return LoadedSnapshot(shard=shard, info=info, skipped=skipped + _interrupted(snapshots_dir))
+        return LoadedSnapshot(shard=shard, info=info, skipped=skipped + _interrupted(snapshots_dir), segments=segments)
     return None
 
 

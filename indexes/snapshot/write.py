@@ -17,9 +17,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from indexes.log.fsio import ensure_dir, fsync_dir, write_all
+from indexes.segments.live import LiveSegments
 from indexes.shard.shard import Shard
 from indexes.snapshot.blobs import BlobWriter
 from indexes.snapshot.codec_schema import schema_to_plain
+from indexes.snapshot.codec_segments import write_segments
 from indexes.snapshot.codec_shard import write_shard
 from indexes.snapshot.errors import SnapshotError
 from indexes.snapshot.info import SnapshotInfo
@@ -38,10 +40,12 @@ def _write_file_durably(path: Path, data: bytes, fsync: Fsync) -> None:
         os.close(fd)
 
 
-def _encode_into(directory: Path, shard: Shard, covered_lsn: int, created_at_ms: int, fsync: Fsync) -> None:
+def _encode_into(directory: Path, shard: Shard, segments: LiveSegments | None, covered_lsn: int,
+                 created_at_ms: int, fsync: Fsync) -> None:
     blobs = BlobWriter(directory)
     try:
         tree = write_shard(shard, blobs)
+        segments_tree = write_segments(segments, blobs) if segments is not None else None
     except BaseException:
         blobs.abort()
         raise
@@ -57,6 +61,8 @@ def _encode_into(directory: Path, shard: Shard, covered_lsn: int, created_at_ms:
         "blobs": layout,
         "shard": tree,
     }
+    if segments_tree is not None:
+        body["segments"] = segments_tree
     _write_file_durably(directory / MANIFEST_FILE, encode_manifest(body), fsync)
     fsync_dir(directory, fsync)
 
@@ -79,8 +85,10 @@ def _install(temp: Path, final: Path, covered_lsn: int, fsync: Fsync) -> None:
         fsync_dir(final.parent, fsync)
 
 
-def write_snapshot(shard: Shard, snapshots_dir: Path, covered_lsn: int, *, fsync: Fsync = os.fsync) -> SnapshotInfo:
-    """Save `shard`, which has applied log records [0, covered_lsn), as snapshots_dir/snap-<lsn>.
+def write_snapshot(shard: Shard, snapshots_dir: Path, covered_lsn: int, *, fsync: Fsync = os.fsync,
+                   segments: LiveSegments | None = None) -> SnapshotInfo:
+    """Save `shard` (and the saved-segment state beside it, if given), which has applied log records
+    [0, covered_lsn), as snapshots_dir/snap-<lsn>.
 
     Flushes the shard's store tails and pending bitmap pairs first (logical state is unchanged).
     The shard must not be changed by another thread meanwhile. Raises SnapshotError on I/O failure,
@@ -95,7 +103,7 @@ def write_snapshot(shard: Shard, snapshots_dir: Path, covered_lsn: int, *, fsync
     try:
         ensure_dir(snapshots_dir, fsync)
         temp.mkdir()
-        _encode_into(temp, shard, covered_lsn, created_at_ms, fsync)
+        _encode_into(temp, shard, segments, covered_lsn, created_at_ms, fsync)
         _install(temp, final, covered_lsn, fsync)
     except OSError as exc:
         shutil.rmtree(temp, ignore_errors=True)
