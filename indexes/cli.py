@@ -28,6 +28,7 @@ from indexes.jsonl import JsonlError, read_batches
 from indexes.records import RecordBatchError
 from indexes.rules import RuleError, format_rule, rule_to_json
 from indexes.rules.model import Node
+from indexes.rules.summary import LANGUAGES, summarize
 from indexes.timecal import TimeZoneError
 from indexes.values import format_timestamp_ms, parse_timestamp_ms
 
@@ -136,6 +137,8 @@ def command_check(args: argparse.Namespace) -> int:
     print("  " + format_rule(rule).replace("\n", "\n  "))
     print("json:")
     print("  " + json.dumps(rule_to_json(rule), ensure_ascii=False))
+    print(f"summary ({args.lang}):")
+    print("  " + summarize(rule, args.lang))
     return EXIT_OK
 
 
@@ -154,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("rule", help="rule: text form, JSON, or @file")
     evaluate.set_defaults(handler=command_eval)
 
-    check = commands.add_parser("check", help="validate a rule and print its text and JSON forms")
+    check = commands.add_parser("check", help="validate a rule; print its text and JSON forms and a plain-language summary")
+    check.add_argument("--lang", choices=LANGUAGES, default="en", help="language of the summary (default en)")
     check.add_argument("rule", help="rule: text form, JSON, or @file")
     check.set_defaults(handler=command_check)
     register(commands)
