@@ -24,6 +24,7 @@ from pyroaring import BitMap
 
 from indexes.durable.commands import CommandError, open_engine, register
 from indexes.engine import Engine, now_ms
+from indexes.explain import UnknownCustomerError, explain_customer, render_explanation
 from indexes.jsonl import JsonlError, read_batches
 from indexes.records import RecordBatchError
 from indexes.rules import RuleError, format_rule, rule_to_json
@@ -108,6 +109,33 @@ def command_eval(args: argparse.Namespace) -> int:
     return _print_eval(args, rule, as_of, engine.tz, members, lambda dense: sorted(engine.shard.ids.externals(dense)))
 
 
+def command_explain(args: argparse.Namespace) -> int:
+    """Why one customer is in or out: the rule's tree with each node's answer and the customer's values."""
+    if bool(args.input) == bool(args.data_dir):
+        raise CliError("give either --input FILE... or --data-dir DIR")
+    as_of = parse_as_of(args.as_of)
+    try:
+        if args.data_dir:
+            with open_engine(args.data_dir, args.tz) as durable, durable.read_state() as engine:
+                explanation = explain_customer(engine, read_rule_argument(args.rule), args.customer, as_of)
+        else:
+            try:
+                engine = Engine(tz=args.tz or "UTC")
+            except TimeZoneError as exc:
+                raise CliError(f"--tz: {exc}") from exc
+            engine.load_rule(read_rule_argument(args.rule))  # a bad rule fails before the files are read
+            load_inputs(engine, args.input, progress=not args.quiet and sys.stderr.isatty())
+            explanation = explain_customer(engine, read_rule_argument(args.rule), args.customer, as_of)
+    except UnknownCustomerError as exc:
+        raise CliError(f"--customer: no customer {args.customer!r} in this workspace") from exc
+    if args.json:
+        print(json.dumps({"customer_id": explanation.customer_id, "as_of": format_timestamp_ms(as_of),
+                          "member": explanation.node.holds, "tree": explanation.node.to_json()}, ensure_ascii=False))
+    else:
+        print(render_explanation(explanation))
+    return EXIT_OK
+
+
 def _print_eval(
     args: argparse.Namespace, rule: Node, as_of: int, tz: str, members: BitMap, externals: Callable[[BitMap], list[str]]
 ) -> int:
@@ -156,6 +184,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
     evaluate.add_argument("rule", help="rule: text form, JSON, or @file")
     evaluate.set_defaults(handler=command_eval)
+
+    explain = commands.add_parser("explain", help="why a customer is in or out of a rule: each node's answer and values")
+    explain.add_argument("--customer", required=True, help="customer id")
+    explain.add_argument("--input", action="append", help="JSON Lines file (.gz ok); repeatable")
+    explain.add_argument("--data-dir", help="explain on a workspace's data directory instead of --input files")
+    explain.add_argument("--as-of", help="reference time: RFC 3339, epoch ms or 'now' (default)")
+    explain.add_argument("--tz", help="IANA time zone (default UTC); with --data-dir it must match the workspace")
+    explain.add_argument("--json", action="store_true", help="print the tree as JSON")
+    explain.add_argument("--quiet", action="store_true", help="no progress bar")
+    explain.add_argument("rule", help="rule: text form, JSON, or @file")
+    explain.set_defaults(handler=command_explain)
 
     check = commands.add_parser("check", help="validate a rule; print its text and JSON forms and a plain-language summary")
     check.add_argument("--lang", choices=LANGUAGES, default="en", help="language of the summary (default en)")
