@@ -19,7 +19,7 @@ from indexes.plan.compile import EventLeaf
 from indexes.plan.filters import compare_values, filter_mask
 from indexes.plan.time_bounds import Bounds, time_op_bounds, window_bounds
 from indexes.rules.model import AllTime
-from indexes.shard.bitmaps import bitmap_from_ids, ids_from_bitmap
+from indexes.shard.bitmaps import bitmap_from_ids, bitmap_from_mask, ids_from_bitmap
 from indexes.shard.bsi import BitSlicedIndex
 from indexes.shard.event_index import EventTypeIndex
 from indexes.shard.event_store import Rows
@@ -139,27 +139,32 @@ def present_in_window(index: EventTypeIndex, shard: Shard, start: int | None, en
     return BitMap.union(*parts)
 
 
-def _selected_rows(
-    leaf: EventLeaf, index: EventTypeIndex, shard: Shard, as_of_ms: int, bounds: Bounds, universe: BitMap | None
-) -> Rows:
-    needed = {f.attr for f in leaf.filters}
-    if leaf.sum_attr:
-        needed.add(leaf.sum_attr)
-    rows = index.store.window(bounds[0], bounds[1], tuple(sorted(needed)))
+def _row_mask(
+    leaf: EventLeaf, index: EventTypeIndex, shard: Shard, as_of_ms: int, rows: Rows, universe: BitMap | None
+) -> np.ndarray | None:
+    """Which of the window's rows the leaf aggregates (None: all of them)."""
     mask = None
+    size = shard.ids.allocated
     if universe is not None and len(rows) and _pushdown_may_pay(len(universe), shard):
         # Only the universe's answers matter to the caller (evaluate.py): dropping other customers'
         # rows pays when so few rows are left that the aggregate takes its sorted path.
-        member = np.zeros(shard.ids.allocated, dtype=bool)
+        member = np.zeros(size, dtype=bool)
         member[ids_from_bitmap(universe)] = True
         mask = member[rows.customers]
-        if int(np.count_nonzero(mask)) >= shard.ids.allocated * per_customer.SORTED_PATH_MAX_ROWS_PER_CUSTOMER / 4:
+        if not per_customer.sorted_path(int(np.count_nonzero(mask)), size):
             mask = None
     if leaf.filters and len(rows):
         mask = np.ones(len(rows), dtype=bool) if mask is None else mask
         for flt in leaf.filters:
             mask &= filter_mask(rows, flt, index.store.dictionaries.get(flt.attr), shard.calendar, as_of_ms)
-    return rows if mask is None else rows.filtered(mask)
+    return mask
+
+
+def _window_rows(leaf: EventLeaf, index: EventTypeIndex, bounds: Bounds) -> Rows:
+    needed = {f.attr for f in leaf.filters}
+    if leaf.sum_attr:
+        needed.add(leaf.sum_attr)
+    return index.store.window(bounds[0], bounds[1], tuple(sorted(needed)))
 
 
 def _evaluate_rows(
@@ -171,20 +176,37 @@ def _evaluate_rows(
     universe: BitMap | None,
 ) -> BitMap:
     alive = shard.alive
-    rows = _selected_rows(leaf, index, shard, as_of_ms, bounds, universe)
+    rows = _window_rows(leaf, index, bounds)
+    mask = _row_mask(leaf, index, shard, as_of_ms, rows, universe)
     size = shard.ids.allocated
     if leaf.measure in ("first", "last"):
+        if mask is not None:
+            rows = rows.filtered(mask)
         times = per_customer.extremes(rows.customers, rows.ts, size, latest=leaf.measure == "last")
         lo, hi = time_op_bounds(shard.calendar, as_of_ms, leaf.op, leaf.value)
-        mask = np.ones(len(times.ids), dtype=bool)
+        keep = np.ones(len(times.ids), dtype=bool)
         if lo is not None:
-            mask &= times.values >= lo
+            keep &= times.values >= lo
         if hi is not None:
-            mask &= times.values <= hi
-        return bitmap_from_ids(times.ids[mask]) & alive
-    if leaf.measure == "count":
-        totals = per_customer.counts(rows.customers, size)
-    else:
-        totals = per_customer.sums(rows.customers, rows.columns[leaf.sum_attr], size)  # type: ignore[index, arg-type]
-    satisfied = bitmap_from_ids(totals.ids[compare_values(totals.values, leaf.op, leaf.value)])
-    return with_zero_default(satisfied, bitmap_from_ids(totals.ids), leaf.op, leaf.value, alive)
+            keep &= times.values <= hi
+        return bitmap_from_ids(times.ids[keep]) & alive
+    # Only the columns the aggregate reads are selected (never ts, never the filters' columns).
+    customers = rows.customers if mask is None else rows.customers[mask]
+    values = None
+    if leaf.measure == "sum":
+        column = rows.columns[leaf.sum_attr]  # type: ignore[index]
+        assert isinstance(column, np.ndarray)
+        values = column if mask is None else column[mask]
+    if per_customer.sorted_path(len(customers), size):
+        if values is None:
+            totals = per_customer.counts(customers, size)
+        else:
+            totals = per_customer.sums(customers, values, size)
+        satisfied = bitmap_from_ids(totals.ids[compare_values(totals.values, leaf.op, leaf.value)])
+        return with_zero_default(satisfied, bitmap_from_ids(totals.ids), leaf.op, leaf.value, alive)
+    # Dense: one value per customer, 0 for those without rows, which is exactly their count / sum.
+    dense = per_customer.dense_counts(customers, size) if values is None else per_customer.dense_sums(customers, values, size)
+    holds = compare_values(dense, leaf.op, leaf.value)
+    if zero_satisfies(leaf.op, leaf.value):
+        return alive - bitmap_from_mask(~holds)  # most customers hold: build the smaller side
+    return bitmap_from_mask(holds) & alive

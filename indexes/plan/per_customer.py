@@ -4,7 +4,10 @@ Two exact paths, chosen by cost:
   sorted  rows are few next to the shard's customers (a 2-day window, a rare event type): sort the
           rows' customer ids and reduce runs; cost O(rows log rows), nothing of shard size
   dense   rows are many: one bincount / ufunc.at into an array of one slot per customer
-Both return the customers that have rows (sorted, unique) and one int64 value each.
+`counts` / `sums` / `extremes` return the customers that have rows (sorted, unique) and one int64
+value each. `dense_counts` / `dense_sums` return the whole per-customer array (0 for customers
+without rows, which is exactly their count / sum), so a comparison is one vectorised pass and the
+list of customers with rows is never built.
 """
 
 from __future__ import annotations
@@ -15,7 +18,11 @@ import numpy as np
 
 from indexes.shard.event_store import MISSING_NUMBER
 
-SORTED_PATH_MAX_ROWS_PER_CUSTOMER = 0.125  # rows / customers below this: the sorted path
+# rows / customers below this: the sorted path. Measured at 500 k customers (numpy 2.4, this
+# machine): np.sort of uint32 costs ~18 ns per row (0.69 ms for 38 k rows) while a bincount plus
+# a compare and flatnonzero over the shard costs ~0.15 ms + ~2 ns per row; they cross near 12 k
+# rows, i.e. 1/40 row per customer.
+SORTED_PATH_MAX_ROWS_PER_CUSTOMER = 1 / 64
 EXACT_FLOAT_LIMIT = 2**52  # below 2**53 with room for the float estimate of the bound itself
 
 
@@ -28,7 +35,7 @@ class PerCustomer:
         assert len(self.ids) == len(self.values)
 
 
-def _sorted_path(rows: int, customers: int) -> bool:
+def sorted_path(rows: int, customers: int) -> bool:
     return rows < customers * SORTED_PATH_MAX_ROWS_PER_CUSTOMER
 
 
@@ -40,7 +47,7 @@ def _runs(sorted_customers: np.ndarray) -> np.ndarray:
 def counts(customers: np.ndarray, size: int) -> PerCustomer:
     if len(customers) == 0:
         return _empty()
-    if _sorted_path(len(customers), size):
+    if sorted_path(len(customers), size):
         ordered = np.sort(customers)
         starts = _runs(ordered)
         return PerCustomer(ordered[starts].astype(np.uint32), np.diff(np.append(starts, len(ordered))).astype(np.int64))
@@ -54,7 +61,7 @@ def sums(customers: np.ndarray, values: np.ndarray, size: int) -> PerCustomer:
     if len(customers) == 0:
         return _empty()
     values = np.where(values == MISSING_NUMBER, 0, values)
-    if _sorted_path(len(customers), size):
+    if sorted_path(len(customers), size):
         order = np.argsort(customers)
         ordered = customers[order]
         starts = _runs(ordered)
@@ -74,7 +81,7 @@ def extremes(customers: np.ndarray, ts: np.ndarray, size: int, *, latest: bool) 
     """The first (latest=False) or latest time per customer with rows."""
     if len(customers) == 0:
         return _empty()
-    if _sorted_path(len(customers), size):
+    if sorted_path(len(customers), size):
         order = np.argsort(customers)
         ordered = customers[order]
         starts = _runs(ordered)
@@ -85,6 +92,27 @@ def extremes(customers: np.ndarray, ts: np.ndarray, size: int, *, latest: bool) 
     (np.maximum if latest else np.minimum).at(dense, customers, ts)
     ids = np.flatnonzero(dense != identity)
     return PerCustomer(ids.astype(np.uint32), dense[ids])
+
+
+def dense_counts(customers: np.ndarray, size: int) -> np.ndarray:
+    """Rows per customer id, for every id below `size` (int64)."""
+    assert len(customers) == 0 or int(customers.max()) < size
+    return np.bincount(customers, minlength=size)
+
+
+def dense_sums(customers: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    """Exact sums of fixed-point values (missing values count 0) for every id below `size` (int64).
+
+    Integer adds (np.add.at): measured as fast as a float bincount at 185 k rows (0.40 ms) and it
+    needs neither the 2**53 check nor the float -> int conversion (0.6 ms more over 500 k ids)."""
+    assert len(customers) == len(values) and (len(customers) == 0 or int(customers.max()) < size)
+    dense = np.zeros(size, dtype=np.int64)
+    if len(values) == 0:
+        return dense
+    if int(values.min()) == MISSING_NUMBER:
+        values = np.where(values == MISSING_NUMBER, 0, values)
+    np.add.at(dense, customers, values)
+    return dense
 
 
 def _empty() -> PerCustomer:

@@ -2,6 +2,10 @@
 
 pyroaring builds a bitmap from an `array.array('I')` through the buffer protocol (one C call), but
 iterates a numpy array element by element; going through `array.array` is ~10x faster.
+
+A boolean mask with many set positions is turned into a bitmap without listing them: its bits are
+packed straight into Roaring's portable serialization (a bitset container per 2**16 ids that hold
+more than 4 096, an array container otherwise) and deserialized in one C call.
 """
 
 from __future__ import annotations
@@ -30,10 +34,67 @@ def ids_from_bitmap(bitmap: BitMap) -> np.ndarray:
 
 def bitmap_from_mask(mask: np.ndarray, offset: int = 0) -> BitMap:
     """Bitmap of the positions where a boolean mask is true (plus offset)."""
+    if offset == 0 and len(mask) >= _CHUNK_IDS and np.count_nonzero(mask) * _PACK_MIN_DENSITY_INVERSE > len(mask):
+        return _bitmap_from_dense_mask(mask)
+    return bitmap_from_mask_by_ids(mask, offset)
+
+
+def bitmap_from_mask_by_ids(mask: np.ndarray, offset: int = 0) -> BitMap:
+    """The plain path of bitmap_from_mask (list the positions, build from them): the reference."""
     hits = np.flatnonzero(mask)
     if offset:
         hits = hits + offset
     return bitmap_from_ids(hits.astype(np.uint32))
+
+
+# Roaring's portable format (github.com/RoaringBitmap/RoaringFormatSpec): without run containers,
+# cookie 12346 and the container count, then (key, cardinality - 1) per container as uint16 pairs,
+# a uint32 byte offset per container, then the containers. A container of more than 4 096 ids is a
+# bitset of 2**16 bits (little-endian words), any other a sorted uint16 array.
+_CHUNK_IDS = 1 << 16
+_CHUNK_BYTES = _CHUNK_IDS // 8
+_ARRAY_CONTAINER_MAX = 4096
+_COOKIE_NO_RUNS = 12346
+# Measured at 500 k ids: listing positions costs ~0.14 ms at 2 % density and 1-2.3 ms from 10 %
+# up; packing costs ~0.05 ms whatever the density (more with many sparse chunks). Pack above 1/32.
+_PACK_MIN_DENSITY_INVERSE = 32
+
+
+def _bitmap_from_dense_mask(mask: np.ndarray) -> BitMap:
+    chunks = -(-len(mask) // _CHUNK_IDS)
+    packed = np.packbits(mask, bitorder="little")
+    if len(packed) < chunks * _CHUNK_BYTES:
+        packed = np.concatenate([packed, np.zeros(chunks * _CHUNK_BYTES - len(packed), dtype=np.uint8)])
+    words = packed.view("<u8").reshape(chunks, _CHUNK_BYTES // 8)
+    cardinalities = _popcounts(words)
+    keys = np.flatnonzero(cardinalities)
+    assert len(keys) <= chunks <= 1 << 16, "ids are 32-bit"
+    bodies: list[bytes] = []
+    for key in keys.tolist():
+        if cardinalities[key] > _ARRAY_CONTAINER_MAX:
+            bodies.append(words[key].tobytes())
+        else:
+            bodies.append(np.flatnonzero(mask[key * _CHUNK_IDS : (key + 1) * _CHUNK_IDS]).astype("<u2").tobytes())
+    descriptive = np.empty((len(keys), 2), dtype="<u2")
+    descriptive[:, 0] = keys
+    descriptive[:, 1] = cardinalities[keys] - 1
+    sizes = np.fromiter(map(len, bodies), dtype=np.int64, count=len(bodies))
+    header_bytes = 8 + 4 * len(keys) + 4 * len(keys)
+    offsets = (header_bytes + np.concatenate([[0], np.cumsum(sizes)[:-1]])).astype("<u4")
+    head = np.array([_COOKIE_NO_RUNS, len(keys)], dtype="<u4").tobytes()
+    return BitMap.deserialize(b"".join([head, descriptive.tobytes(), offsets.tobytes(), *bodies]))
+
+
+def _popcounts(words: np.ndarray) -> np.ndarray:
+    """Set bits per row of a 2-D uint64 array."""
+    if hasattr(np, "bitwise_count"):  # numpy >= 2.0
+        return np.bitwise_count(words).sum(axis=1, dtype=np.int64)
+    return popcounts_unpacked(words)
+
+
+def popcounts_unpacked(words: np.ndarray) -> np.ndarray:
+    """_popcounts for numpy < 2.0 (no bitwise_count)."""
+    return np.unpackbits(words.view(np.uint8), axis=1).sum(axis=1, dtype=np.int64)
 
 
 def bitmap_size_bytes(bitmap: BitMap) -> int:
