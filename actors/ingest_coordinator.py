@@ -16,9 +16,9 @@ the previous one commits) but committed only once `after` has succeeded, so a st
 stored in stream order; when `after` fails, the batch is released (nothing stored) and
 PredecessorFailedError raised.
 
-Records may arrive as dicts (`ingest`) or serialized (`ingest_wire`, then each shard decodes its own:
-`prepare_wire`); a shard that dropped undecodable records reports the positions of those it prepared,
-and the duplicates it reports at commit are mapped through them.
+Records may arrive as dicts (`ingest`) or serialized (`ingest_wire`, then each shard decodes and
+validates its own in one pass: `prepare_wire`, service/wire_records.py); either way a shard reports
+errors and duplicates by sub-batch index.
 
 What this does not give: atomicity against a shard failing *during* step 4 (a crash, a disk error).
 The shards that committed keep their part; the call raises (with a note naming them) and is not
@@ -104,7 +104,7 @@ async def ingest_across_shards(
     if after is not None and any(r.token is not None for r in replies.values()):
         await _wait_for_predecessor(clients, replies, after, started_s)
     results = await _commit(clients, replies, timeout_ms)
-    return _outcome(total, routed, results, errors, {shard: r.positions for shard, r in replies.items()})
+    return _outcome(total, routed, results, errors)
 
 
 async def _wait_for_predecessor(clients: Sequence[ShardClient], replies: dict[int, PrepareReply],
@@ -197,8 +197,7 @@ async def _commit(
     return results
 
 
-def _outcome(total: int, routed: RoutedBatch, results: dict[int, IngestResult], errors: list[RecordError],
-             positions: dict[int, list[int] | None]) -> IngestOutcome:
+def _outcome(total: int, routed: RoutedBatch, results: dict[int, IngestResult], errors: list[RecordError]) -> IngestOutcome:
     statuses = [RecordStatus.ACCEPTED] * total
     for error in errors:
         statuses[error.index] = RecordStatus.REJECTED
@@ -207,8 +206,8 @@ def _outcome(total: int, routed: RoutedBatch, results: dict[int, IngestResult], 
         accepted += result.accepted
         duplicates += result.duplicates
         assert len(result.duplicate_indexes) == result.duplicates
-        indexes, prepared = routed.indexes[shard], positions.get(shard)
+        indexes = routed.indexes[shard]
         for local in result.duplicate_indexes:
-            statuses[indexes[local if prepared is None else prepared[local]]] = RecordStatus.DUPLICATE
+            statuses[indexes[local]] = RecordStatus.DUPLICATE
     assert accepted + duplicates + len(errors) == total, "every record is accepted, a duplicate or rejected"
     return IngestOutcome(accepted=accepted, duplicates=duplicates, statuses=statuses, errors=errors)

@@ -30,13 +30,14 @@ from actors.count_cache import CountCache
 from actors.member_pages import ShardPage, SortedMembersCache, page_after
 from actors.prepared import MAX_PREPARED_BATCHES_PER_SHARD, PREPARED_BATCH_TTL_MS, PreparedRegistry
 from indexes.durable import DurableEngine, compact
-from indexes.durable.engine import PreparedBatch, PreparedBatchError
+from indexes.durable.engine import PreparedBatch, PreparedBatchError, Validator
 from indexes.engine import IngestResult
 from indexes.log import LogBackpressureError, LogLockedError
 from indexes.plan.compile import Plan
-from indexes.records import RecordBatchError, RecordError
+from indexes.records import RecordBatchError, RecordError, validate_batch
 from indexes.schema import Schema
-from service.convert_records import records_from_wire
+from proto.segments.v1 import records_pb2
+from service.wire_records import validate_wire
 
 SERVING = "SERVING"
 RECOVERING = "RECOVERING"
@@ -49,6 +50,7 @@ _OPEN_LOCK_RETRY_SLICE_S = 0.1
 # Compaction waits this long for calls in progress before closing the engine under them.
 DRAIN_TIMEOUT_MS = 60_000
 _WAIT_SLICE_S = 0.5
+_parse_record = records_pb2.Record.FromString
 
 
 @dataclass(frozen=True)
@@ -57,9 +59,6 @@ class PrepareReply:
     errors: list[RecordError]  # by sub-batch index: rejected records (partial), or why it was refused
     refused: bool  # not partial and some record is invalid: nothing reserved
     result: IngestResult | None  # the final result when token is None and not refused
-    # prepare_wire with undecodable records dropped: the sub-batch index of each record the engine got
-    # (its duplicate indexes at commit are engine indexes); None when it got every record.
-    positions: list[int] | None = None
 
 
 def plan_digest(plan: Plan) -> str:
@@ -188,9 +187,18 @@ class ShardService:
 
     # --- ingest --------------------------------------------------------------------------------
     def prepare(self, raws: list[Any], partial: bool) -> PrepareReply:
+        return self._prepare(raws, partial, validate_batch)
+
+    def prepare_wire(self, items: list[bytes], partial: bool) -> PrepareReply:
+        """`prepare` of serialized records (actors/api.py WireBatch): decoded here, on the shard's core,
+        rather than on the router's, and read straight into validated records (service/wire_records.py).
+        A record that cannot be decoded is rejected at its index like an invalid one."""
+        return self._prepare(list(map(_parse_record, items)), partial, validate_wire)
+
+    def _prepare(self, raws: list[Any], partial: bool, validate: Validator) -> PrepareReply:
         with self._use() as engine:
             try:
-                prepared = engine.prepare(raws, partial=partial)
+                prepared = engine.prepare(raws, partial=partial, validate=validate)
             except RecordBatchError as exc:
                 # Returned, not raised: the router merges every shard's errors into one answer.
                 return PrepareReply(None, list(exc.errors), True, None)
@@ -198,20 +206,6 @@ class ShardService:
                 return PrepareReply(None, list(prepared.errors), False, self._commit(engine, prepared, None))
             token = self._prepared.add(prepared, engine.release)
             return PrepareReply(token, list(prepared.errors), False, None)
-
-    def prepare_wire(self, items: list[bytes], partial: bool) -> PrepareReply:
-        """`prepare` of serialized records (actors/api.py WireBatch): decoded here, on the shard's core,
-        rather than on the router's. Undecodable records are rejected like invalid ones (by index)."""
-        decoded = records_from_wire(items)
-        if not decoded.errors:
-            return self.prepare(decoded.raws, partial)
-        if not partial:
-            return PrepareReply(None, decoded.errors, True, None)
-        reply = self.prepare(decoded.raws, partial)
-        positions = decoded.positions
-        errors = decoded.errors + [RecordError(positions[e.index], e.field, e.reason) for e in reply.errors]
-        errors.sort(key=lambda e: e.index)
-        return PrepareReply(reply.token, errors, reply.refused, reply.result, positions)
 
     def commit(self, token: str, timeout_ms: int | None) -> IngestResult:
         with self._use() as engine:

@@ -46,7 +46,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -69,7 +69,7 @@ from indexes.log.file_log import DEFAULT_MAX_PENDING_RECORDS
 from indexes.log.fsio import Fsync
 from indexes.log.segment_writer import DEFAULT_SEGMENT_SIZE_BYTES
 from indexes.plan.compile import Plan
-from indexes.records import DeclarationRecord, Record, RecordError, validate_batch
+from indexes.records import BatchResult, DeclarationRecord, Record, RecordError, validate_batch
 from indexes.rules.model import Node
 from indexes.schema import Schema
 from indexes.segments.api import SegmentCommands
@@ -95,6 +95,9 @@ CLOSE_TIMEOUT_MS = 120_000
 # committed or released (declarations are rare; the cluster sends them one at a time).
 DECLARATION_WAIT_TIMEOUT_MS = 30_000
 _WAIT_SLICE_S = 0.5
+
+# validate_batch's form: (raws, schema, *, partial) -> BatchResult, RecordBatchError when refused.
+Validator = Callable[..., BatchResult]
 
 PREPARED = "prepared"
 COMMITTING = "committing"
@@ -276,8 +279,12 @@ class DurableEngine(SegmentCommands):
         time its commit mark carries (default: when it is encoded), which moves the clock."""
         return self.commit(self.prepare(raws, partial=partial), timeout_ms, now_ms=now_ms)
 
-    def prepare(self, raws: Sequence[Any], *, partial: bool = False) -> PreparedBatch:
+    def prepare(self, raws: Sequence[Any], *, partial: bool = False, validate: Validator = validate_batch) -> PreparedBatch:
         """Admission alone: validate, deduplicate, check capacity and reserve; nothing is appended.
+
+        `validate` reads `raws` into records against the admission schema; another reader of records
+        in another form (the service's protobuf messages, service/wire_records.py) must give what
+        `validate_batch` gives for their dict form, errors included.
 
         Raises what `ingest` raises before appending (RecordBatchError, ShardFullError, LogFailedError
         when refusing), and TimeoutError when a declaration batch waited DECLARATION_WAIT_TIMEOUT_MS for
@@ -290,7 +297,7 @@ class DurableEngine(SegmentCommands):
             while True:
                 self._check_accepting()
                 base = self._pending_schema
-                batch = validate_batch(raws, base, partial=partial)
+                batch = validate(raws, base, partial=partial)
                 declares = any(type(r) is DeclarationRecord for r in batch.records)
                 if not declares or self._declaring is None:
                     break
