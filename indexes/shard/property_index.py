@@ -30,6 +30,7 @@ from indexes.shard.bitmaps import (
     grown_size,
 )
 from indexes.shard.bsi import BitSlicedIndex
+from indexes.shard.sole_holders import SoleHolders
 from indexes.shard.value_dictionary import ValueDictionary
 
 NEVER_WRITTEN = np.iinfo(np.int64).min
@@ -144,15 +145,22 @@ class StringColumn(Column):
     once the value is held by BITMAP_MIN_HOLDERS customers.
 
     Rare values (an e-mail address, a phone number: one customer each) would cost a bitmap object
-    of ~200 bytes for a single id; they are found by a vectorised scan of the code array instead,
-    as are predicates that match very many values (ends_with over every address).
+    of ~200 bytes for a single id. A value held by exactly one customer is found through
+    SoleHolders (derived, built on first use); one held by a few is found by a vectorised scan of
+    the code array, as are predicates that match very many values that have bitmaps.
     """
 
     BITMAP_MIN_HOLDERS = 16
-    MANY_CODES = 256  # above this many matching values, gather over customers instead of a union
+    MANY_CODES = 256  # above this many matching values with bitmaps, gather over customers instead of a union
+    FEW_SCANS = 4  # at most this many values held by 2+ customers without a bitmap: one scan each
+
+    # Derived state lives in a slot, outside the instance dict: the snapshot codec saves (and checks)
+    # exactly the instance dict, and this is rebuilt from `code_of` on first use after a load.
+    __slots__ = ("_sole_holders",)
 
     def __init__(self, value_type: ValueType) -> None:
         super().__init__(value_type)
+        self._sole_holders: SoleHolders | None = None
         self.dictionary = ValueDictionary()
         self.bitmaps: dict[int, BitMap] = {}  # code -> holders, for codes that earned a bitmap
         self.holders = np.zeros(0, dtype=np.int32)  # per code: how many customers hold it
@@ -182,6 +190,10 @@ class StringColumn(Column):
         leaving, arriving = old >= 0, new >= 0
         np.subtract.at(self.holders, old[leaving], 1)
         np.add.at(self.holders, new[arriving], 1)
+        if self._sole_holders is not None:
+            self._sole_holders.grow(len(self.dictionary))
+            self._sole_holders.toggle(old[leaving], ids[leaving])
+            self._sole_holders.toggle(new[arriving], ids[arriving])
         has_bitmap = self.has_bitmap
         held = leaving & has_bitmap[old]
         for code, group in grouped_bitmaps(old[held], ids[held]):
@@ -211,21 +223,45 @@ class StringColumn(Column):
     def matching(self, op: str, needle: str) -> BitMap:
         return self._union(self.dictionary.matching_codes(op, needle))
 
-    def _union(self, codes: list[int]) -> BitMap:
-        if len(codes) > self.MANY_CODES:
+    def _union(self, codes: list[int] | np.ndarray) -> BitMap:
+        """Customers holding any of `codes`: bitmaps where values have one, the sole holder where
+        exactly one customer holds a value, a scan of the code array for the rest."""
+        codes = np.asarray(codes, dtype=np.int64)
+        codes = codes[codes < len(self.holders)]  # a code nobody ever held has no count yet
+        with_bitmap = self.has_bitmap[codes]
+        if int(np.count_nonzero(with_bitmap)) > self.MANY_CODES:
             return self._gather(codes)
-        bitmaps = [self.bitmaps.get(c) for c in codes]
-        if all(b is not None for b in bitmaps):
-            return BitMap.union(*bitmaps) if bitmaps else BitMap()  # type: ignore[arg-type]
-        if len(codes) <= 4:
-            parts = [b if b is not None else bitmap_from_mask(self.code_of == c) for c, b in zip(codes, bitmaps, strict=True)]
-            return BitMap.union(*parts)
-        return self._gather(codes)
+        parts = [self.bitmaps[c] for c in codes[with_bitmap].tolist()]
+        rest = codes[~with_bitmap]
+        holders = self.holders[rest]
+        shared = rest[holders >= 2]
+        if len(shared) > self.FEW_SCANS:
+            parts.append(self._gather(shared))
+        else:
+            parts += [bitmap_from_mask(self.code_of == c) for c in shared.tolist()]
+        sole = rest[holders == 1]
+        if len(sole):
+            parts.append(self._sole_holders_of(sole))
+        return BitMap.union(*parts) if parts else BitMap()
 
-    def _gather(self, codes: list[int]) -> BitMap:
+    def _sole_holders_of(self, codes: np.ndarray) -> BitMap:
+        if self._sole_holders is None:
+            self._sole_holders = SoleHolders(self.code_of, len(self.dictionary))
+        ids = self._sole_holders.holders_of(codes)  # distinct: a customer holds one value
+        if len(ids) > 1 and not bool(np.all(ids[1:] > ids[:-1])):
+            # Codes and holders mostly rise together (both numbered by arrival); roaring builds
+            # from sorted ids several times faster than from scattered ones.
+            ids = np.sort(ids)
+        return bitmap_from_ids(ids)
+
+    def union_by_scan(self, codes: list[int] | np.ndarray) -> BitMap:
+        """Reference for _union: one pass over the code array."""
+        return self._gather(np.asarray(codes, dtype=np.int64))
+
+    def _gather(self, codes: np.ndarray) -> BitMap:
         """Customers holding any of many codes: one pass over the code array."""
         wanted = np.zeros(len(self.dictionary) + 1, dtype=bool)  # the last slot stands for -1
-        wanted[np.array(codes, dtype=np.int64)] = True
+        wanted[codes] = True
         return bitmap_from_mask(wanted[self.code_of])
 
     def size_bytes(self) -> int:

@@ -22,7 +22,7 @@ class ValueDictionary:
     def __init__(self) -> None:
         self.values: list[str] = []
         self._codes: dict[str, int] = {}
-        self._matches: OrderedDict[tuple[str, str], tuple[int, list[int]]] = OrderedDict()
+        self._matches: OrderedDict[tuple[str, str], tuple[int, np.ndarray]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self.values)
@@ -66,14 +66,19 @@ class ValueDictionary:
         found = (self._codes.get(v) for v in values)
         return [c for c in found if c is not None]
 
-    def matching_codes(self, op: str, needle: str) -> list[int]:
-        """Codes of values v with v.startswith / endswith / contains needle. Cost: new values only."""
+    def matching_codes(self, op: str, needle: str) -> np.ndarray:
+        """Codes (int64, ascending) of values v with v.startswith / endswith / contains needle.
+        Cost: new values only. The memo keeps an array, not a list: turning 20 k codes into an
+        array again on every query cost 0.3 ms."""
         key = (op, needle)
-        scanned, codes = self._matches.pop(key, (0, []))
+        scanned, codes = self._matches.pop(key, (0, _NO_CODES))
         test = _TESTS[op]
         values = self.values
         if scanned < len(values):
-            codes = codes + [i for i in range(scanned, len(values)) if test(values[i], needle)]
+            found = [i for i in range(scanned, len(values)) if test(values[i], needle)]
+            if found:
+                codes = np.concatenate([codes, np.array(found, dtype=np.int64)])
+                codes.flags.writeable = False  # shared by every caller of this needle
             scanned = len(values)
         self._matches[key] = (scanned, codes)
         while len(self._matches) > MAX_CACHED_NEEDLES:
@@ -81,6 +86,8 @@ class ValueDictionary:
         return codes
 
 
+_NO_CODES = np.zeros(0, dtype=np.int64)
+_NO_CODES.flags.writeable = False
 _TESTS = {
     "starts_with": str.startswith,
     "ends_with": str.endswith,
