@@ -51,6 +51,7 @@ from actors.api import (
     ShardUnavailableError,
     WireBatch,
 )
+from actors.cluster_segments import ClusterSegments
 from actors.count_batcher import CountBatcher
 from actors.ingest_coordinator import (
     declare_everywhere,
@@ -91,7 +92,7 @@ class CompiledQuery:
     digest: str  # the shards' member-list cache key
 
 
-class Cluster:
+class Cluster(ClusterSegments):
     """Use `await Cluster.start(...)`."""
 
     def __init__(self, layout: ClusterLayout, clients: list[ShardClient], schema: Schema, lock: DirLock,
@@ -114,6 +115,7 @@ class Cluster:
         self._closing = False
         self._ingests: set[asyncio.Task] = set()  # shielded ingests (kept referenced until done)
         self._monitor = asyncio.get_running_loop().create_task(self._monitor_shards())
+        self._init_segments()  # saved segments: catalog copy, clock ticker, change feed (actors/cluster_segments.py)
 
     # --- lifecycle -----------------------------------------------------------------------------
     @classmethod
@@ -167,6 +169,7 @@ class Cluster:
         try:
             await cluster.wait_serving(start_timeout_ms)
             await cluster._sync_schemas()
+            await cluster._sync_catalogs()
         except BaseException:
             await cluster.close()
             raise
@@ -212,6 +215,7 @@ class Cluster:
         with contextlib.suppress(TimeoutError):  # the shards' own close still waits for their batches in flight
             await asyncio.wait_for(self._idle.wait(), CLOSE_TIMEOUT_MS / 1000)
         self._monitor.cancel()
+        await self._close_segments()
         handles = [c.handle for c in self._clients]
         # A restarting shard closes once it is up; one that cannot is killed below anyway (its
         # acknowledged batches are in its log already).
@@ -326,8 +330,10 @@ class Cluster:
     async def declare(self, bodies: list[dict[str, Any]], ts_ms: int | None = None) -> int:
         """Declaration bodies, validated against the cluster's schema, then appended to every shard in
         two phases (all or none). Returns the number of declarations stored on every shard."""
+        await self._ensure_schema_consistent()  # before the lock: it takes the lock itself when it syncs
         async with self._declare_lock:
-            await self._ensure_schema_consistent()
+            if self._schema_suspect:  # another declare failed while this one waited for the lock
+                await self._sync_schemas()
             when_ms = now_ms() if ts_ms is None else ts_ms
             raws = [{"declare": body, "ts": when_ms} for body in bodies]
             checked = validate_batch(raws, self._schema)  # RecordBatchError before any shard is asked
@@ -373,7 +379,7 @@ class Cluster:
         schema = self._schema
 
         def compiled() -> CompiledQuery:
-            node = load_rule(rule, schema)
+            node = load_rule(rule, schema, self.segment_exists)
             plan = compile_rule(node, schema)
             return CompiledQuery(node, plan, plan_digest(plan))
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from actors.api import IngestOutcome, PredecessorFailedError, RecordStatus, ShardUnavailableError, WireBatch
@@ -49,6 +49,8 @@ from service.convert_records import records_from_wire
 PREPARE_PHASE_LIMIT_MS = PREPARED_BATCH_TTL_MS // 2
 MAX_REPORTED_ERRORS = 100  # as indexes.records.validate_batch reports at most, when not partial
 RELEASE_WAIT_MS = 5_000
+# Shard number -> its client: every client in shard order, or some of them by number.
+ShardsByNumber = Sequence[ShardClient] | Mapping[int, ShardClient]
 
 
 def router_errors(raws: Sequence[Any], routed: RoutedBatch, schema: Schema) -> list[RecordError]:
@@ -130,19 +132,34 @@ async def _wait_for_predecessor(clients: Sequence[ShardClient], replies: dict[in
 async def declare_everywhere(clients: Sequence[ShardClient], raws: list[dict[str, Any]], timeout_ms: int | None) -> int:
     """Declaration records on every shard, all or none (validated on all before any is appended).
     Returns the number of declarations each shard accepted."""
-    targets = [client.shard for client in clients]
-    replies, failure = await _prepare(clients, targets, [raws] * len(targets), False)
+    results = await replicate_everywhere(clients, "prepare", (raws, False), timeout_ms)
+    accepted = {result.accepted for result in results.values()}
+    assert len(accepted) == 1, f"shards accepted different numbers of declarations: {accepted}"
+    return accepted.pop()
+
+
+async def replicate_everywhere(clients: Sequence[ShardClient], method: str, args: tuple[Any, ...],
+                               timeout_ms: int | None) -> dict[int, IngestResult]:
+    """The same batch on every shard of `clients`, all or none: `method(*args)` prepares it on each
+    (declarations: "prepare"; saved-segment commands: "prepare_segment"), then every shard commits,
+    or, when one refused or failed, every prepared one is released and the failure raised."""
+    by_shard = {client.shard: client for client in clients}
+    answers = await asyncio.gather(*(client.call(method, *args) for client in clients), return_exceptions=True)
+    replies: dict[int, PrepareReply] = {}
+    failure: BaseException | None = None
+    for client, answer in zip(clients, answers, strict=True):
+        if isinstance(answer, BaseException):
+            failure = failure or answer
+        else:
+            replies[client.shard] = answer
     refusal = next((r for r in replies.values() if r.refused), None)
     if failure is not None or refusal is not None:
-        await release_all(clients, replies)
+        await release_all(by_shard, replies)
         if failure is not None:
             raise failure
         assert refusal is not None
         raise RecordBatchError(refusal.errors)
-    results = await _commit(clients, replies, timeout_ms)
-    accepted = {result.accepted for result in results.values()}
-    assert len(accepted) == 1, f"shards accepted different numbers of declarations: {accepted}"
-    return accepted.pop()
+    return await _commit(by_shard, replies, timeout_ms)
 
 
 async def _prepare(
@@ -162,7 +179,7 @@ async def _prepare(
     return replies, failure
 
 
-async def release_all(clients: Sequence[ShardClient], replies: dict[int, PrepareReply]) -> None:
+async def release_all(clients: ShardsByNumber, replies: dict[int, PrepareReply]) -> None:
     """Best effort: a shard that cannot be reached lost its prepared batches in its restart, or
     releases them when they expire."""
     tokens = [(shard, reply.token) for shard, reply in replies.items() if reply.token is not None]
@@ -173,7 +190,7 @@ async def release_all(clients: Sequence[ShardClient], replies: dict[int, Prepare
 
 
 async def _commit(
-    clients: Sequence[ShardClient], replies: dict[int, PrepareReply], timeout_ms: int | None
+    clients: ShardsByNumber, replies: dict[int, PrepareReply], timeout_ms: int | None
 ) -> dict[int, IngestResult]:
     results = {shard: r.result for shard, r in replies.items() if r.token is None and r.result is not None}
     pending = [(shard, r.token) for shard, r in replies.items() if r.token is not None]

@@ -27,6 +27,7 @@ import ray
 
 from actors.channel_server import ChannelServer, Method
 from actors.member_pages import ShardPage
+from actors.shard_segments import ShardSegments
 from actors.shard_service import PrepareReply, ShardService
 from indexes.engine import IngestResult
 from indexes.plan.compile import Plan
@@ -40,9 +41,12 @@ PREPARE_THREADS = 1
 QUERY_THREADS = 4  # count, members pages, schema, stats
 CONTROL_THREADS = 2  # state probes and releases
 ADMIN_THREADS = 1  # snapshot, compact, close: one at a time
+# The router's long poll of the change log (one per shard, actors/change_feed.py): it blocks, so it
+# has a thread of its own rather than one of the query threads.
+WATCH_THREADS = 1
 
 CONCURRENCY_GROUPS = {"ingest": INGEST_THREADS, "prepare": PREPARE_THREADS, "query": QUERY_THREADS,
-                      "control": CONTROL_THREADS, "admin": ADMIN_THREADS}
+                      "control": CONTROL_THREADS, "admin": ADMIN_THREADS, "watch": WATCH_THREADS}
 
 
 def channel_methods(service: ShardService) -> dict[str, Method]:
@@ -59,6 +63,24 @@ def channel_methods(service: ShardService) -> dict[str, Method]:
         "stats": Method("query", service.stats),
         "snapshot": Method("admin", service.snapshot),
         "compact": Method("admin", service.compact),
+        **segment_methods(ShardSegments(service)),
+    }
+
+
+def segment_methods(segments: ShardSegments) -> dict[str, Method]:
+    """Saved segments (actors/shard_segments.py): commands are admitted like declarations (their commit
+    and release are the ingest ones), the clock tick appends like ingest, reads are queries."""
+    return {
+        "segment_catalog": Method("query", segments.segment_catalog),
+        "prepare_segment": Method("ingest", segments.prepare_segment),
+        "advance_clock": Method("ingest", segments.advance_clock),
+        "segment_count": Method("query", segments.segment_count),
+        "segment_members_page": Method("query", segments.segment_members_page),
+        "segment_stats": Method("query", segments.segment_stats),
+        "segment_dry_run": Method("query", segments.segment_dry_run),
+        "segment_changes": Method("query", segments.segment_changes),
+        "changes_end": Method("query", segments.changes_end),
+        "changes_wait": Method("watch", segments.changes_wait),
     }
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,6 +153,10 @@ class ShardService:
                 self._active -= 1
                 self._cond.notify_all()
 
+    def using(self) -> AbstractContextManager[DurableEngine]:
+        """`_use` for the shard's other call sets (actors/shard_segments.py)."""
+        return self._use()
+
     def _quiesce(self, reason: str) -> DurableEngine:
         """Refuse new calls, wait for those in progress, release prepared batches; the engine is then
         no longer reachable by calls (the caller closes it)."""
@@ -206,6 +210,10 @@ class ShardService:
                 return PrepareReply(None, list(prepared.errors), False, self._commit(engine, prepared, None))
             token = self._prepared.add(prepared, engine.release)
             return PrepareReply(token, list(prepared.errors), False, None)
+
+    def prepare_validated(self, raws: list[Any], validate: Validator) -> PrepareReply:
+        """`prepare` (all or nothing) with another reader of records (saved-segment commands)."""
+        return self._prepare(raws, False, validate)
 
     def commit(self, token: str, timeout_ms: int | None) -> IngestResult:
         with self._use() as engine:

@@ -42,6 +42,9 @@ class BackendCalls:
 
     def __init__(self) -> None:
         self._mutations: set[asyncio.Task[Any]] = set()
+        # Set when the server starts shutting down: endless calls (Watch) end at once instead of
+        # holding the shutdown for the whole grace period.
+        self.closing = asyncio.Event()
 
     async def query(self, context: grpc.aio.ServicerContext, call: Awaitable[T]) -> T:
         seconds = remaining_s(context)

@@ -5,6 +5,8 @@
     segments ingest FILE... --server HOST:PORT [--partial] [--batch-size N] [--json]
     segments eval | count | members --server HOST:PORT [--as-of T] [--json] RULE
     segments stats | snapshot | compact --server HOST:PORT [--json]
+    segments segment create | edit | show | list | delete | log | watch | templates | rollback | dry-run |
+                     attach | detach | versions | count | members | sizes ... (--server HOST:PORT | --data-dir DIR)
 
 Every command without --server works as in indexes/cli.py (files or a data directory; `count` and
 `members` are `eval` without / with the member list). grpc and Ray are imported only by the commands
@@ -23,6 +25,7 @@ from indexes.durable.commands import CommandError, open_engine
 from indexes.engine import Engine
 from indexes.rules import RuleError
 from indexes.timecal import TimeZoneError
+from service import cli_segments
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 50051
@@ -121,10 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     _add_count_and_members(subparsers)
     _add_serve(subparsers)
+    cli_segments.register(subparsers)
     return parser
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "segment":  # --server or --data-dir, decided inside (service/cli_segments.py)
+        return int(args.handler(args))
     if getattr(args, "server", None):
         from service.cli_remote import run_remote  # grpc only for remote commands
 

@@ -44,6 +44,7 @@ from proto.segments.v1 import (
     schema_pb2,
     schema_pb2_grpc,
 )
+from service.client_segments import SegmentCalls
 from service.client_types import (
     IngestResult,
     IngestStreamResult,
@@ -71,12 +72,15 @@ T = TypeVar("T")
 Rule = str | dict[str, Any]
 Progress = Callable[[int, int], None]  # (batches sent, records sent)
 
+SEGMENT_READS = ("GetSegment", "ListSegmentVersions", "ListSegments", "ListTemplates", "SegmentCount",
+                 "SegmentMembers", "SegmentSizeHistory", "SegmentChanges", "DryRunEdit")
 _RETRY_UNAVAILABLE = {
     "methodConfig": [{
         "name": [
             {"service": "segments.v1.QueryService"},
             {"service": "segments.v1.SchemaService", "method": "GetSchema"},
             {"service": "segments.v1.AdminService", "method": "Stats"},
+            *({"service": "segments.v1.SegmentService", "method": m} for m in SEGMENT_READS),
         ],
         "retryPolicy": {
             "maxAttempts": 4, "initialBackoff": "0.2s", "maxBackoff": "2s", "backoffMultiplier": 2,
@@ -106,7 +110,7 @@ def _errors(messages: Iterable[ingest_pb2.RecordError]) -> list[RecordError]:
     return [RecordError(e.index, e.field, e.reason) for e in messages]
 
 
-class SegmentsClient:
+class SegmentsClient(SegmentCalls):
     def __init__(
         self,
         target: str,

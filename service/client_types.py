@@ -23,9 +23,17 @@ class FieldViolation:
     description: str
 
 
+@dataclass(frozen=True)
+class PreconditionViolation:
+    type: str  # "campaign" or "segment": what uses a segment that was to be deleted
+    subject: str  # its id
+    description: str
+
+
 class SegmentsError(Exception):
     """A call that ended with a status other than OK: the code, the server's message, and the
-    BadRequest field violations and RetryInfo delay when the server sent them."""
+    BadRequest field violations, RetryInfo delay and PreconditionFailure violations when the server
+    sent them."""
 
     def __init__(
         self,
@@ -33,12 +41,14 @@ class SegmentsError(Exception):
         message: str,
         violations: list[FieldViolation] | None = None,
         retry_delay_s: float | None = None,
+        preconditions: list[PreconditionViolation] | None = None,
     ) -> None:
         super().__init__(f"{code.name}: {message}")
         self.code = code
         self.message = message
         self.violations = violations or []
         self.retry_delay_s = retry_delay_s
+        self.preconditions = preconditions or []
 
     @classmethod
     def from_rpc_error(cls, error: grpc.RpcError) -> SegmentsError:
@@ -46,6 +56,7 @@ class SegmentsError(Exception):
         code = call.code() if hasattr(call, "code") else grpc.StatusCode.UNKNOWN
         message = (call.details() if hasattr(call, "details") else None) or str(error)
         violations: list[FieldViolation] = []
+        preconditions: list[PreconditionViolation] = []
         retry_delay_s = None
         status = rpc_status.from_call(call) if hasattr(call, "trailing_metadata") else None
         for detail in status.details if status is not None else ():
@@ -57,7 +68,11 @@ class SegmentsError(Exception):
                 info = error_details_pb2.RetryInfo()
                 detail.Unpack(info)
                 retry_delay_s = info.retry_delay.ToTimedelta().total_seconds()
-        return cls(code, message, violations, retry_delay_s)
+            elif detail.Is(error_details_pb2.PreconditionFailure.DESCRIPTOR):
+                failure = error_details_pb2.PreconditionFailure()
+                detail.Unpack(failure)
+                preconditions.extend(PreconditionViolation(v.type, v.subject, v.description) for v in failure.violations)
+        return cls(code, message, violations, retry_delay_s, preconditions)
 
 
 @dataclass(frozen=True)

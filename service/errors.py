@@ -6,6 +6,11 @@
 | OverloadedError, LogBackpressureError | RESOURCE_EXHAUSTED | RetryInfo |
 | ShardUnavailableError | UNAVAILABLE | RetryInfo |
 | ShardFullError, LogFailedError | FAILED_PRECONDITION | |
+| SegmentNotFoundError | NOT_FOUND | |
+| SegmentConflictError | ALREADY_EXISTS | |
+| SegmentInUseError | FAILED_PRECONDITION | PreconditionFailure: one violation per user (type "campaign" or "segment") |
+| SegmentError (any other) | INVALID_ARGUMENT | BadRequest (the request field: handlers_segments.py names it) |
+| PositionExpiredError | OUT_OF_RANGE | |
 | DeadlineExceeded (the call's deadline ran out, service/calls.py) | DEADLINE_EXCEEDED | |
 | TimeoutError raised by the backend itself (it gave up waiting for a shard) | UNAVAILABLE | RetryInfo |
 | anything else | INTERNAL (logged with its traceback; the client sees no internals) | |
@@ -31,6 +36,13 @@ from indexes.log import LogBackpressureError, LogFailedError
 from indexes.records import RecordBatchError, RecordError
 from indexes.rules.errors import RuleError, join
 from indexes.schema import SchemaError
+from indexes.segments.errors import (
+    PositionExpiredError,
+    SegmentConflictError,
+    SegmentError,
+    SegmentInUseError,
+    SegmentNotFoundError,
+)
 from indexes.shard.dense_ids import ShardFullError
 from service.calls import DeadlineExceeded
 from service.limits import (
@@ -117,12 +129,33 @@ def status_of(exc: BaseException) -> grpc.Status:
         return _retry_later(code_pb2.UNAVAILABLE, f"unavailable, retry shortly: {exc}")
     if isinstance(exc, ShardFullError | LogFailedError):
         return _status(code_pb2.FAILED_PRECONDITION, str(exc))
+    if isinstance(exc, SegmentError | PositionExpiredError):
+        return _segment_status(exc)
     if isinstance(exc, DeadlineExceeded):
         return _status(code_pb2.DEADLINE_EXCEEDED, "the call's deadline passed before the server finished")
     if isinstance(exc, TimeoutError):  # the backend's own wait (for a shard), not the caller's deadline
         return _retry_later(code_pb2.UNAVAILABLE, f"the backend timed out, retry shortly: {exc}")
     log.error("internal error", exc_info=exc)
     return _status(code_pb2.INTERNAL, f"internal error ({type(exc).__name__}; logged on the server)")
+
+
+def _segment_status(exc: SegmentError | PositionExpiredError) -> grpc.Status:
+    if isinstance(exc, PositionExpiredError):
+        return _status(code_pb2.OUT_OF_RANGE, f"position expired: {exc}")
+    if isinstance(exc, SegmentInUseError):
+        users = [("campaign", c) for c in exc.campaigns] + [("segment", s) for s in exc.segments]
+        failure = error_details_pb2.PreconditionFailure(violations=[
+            error_details_pb2.PreconditionFailure.Violation(
+                type=kind, subject=clip(subject, MAX_FIELD_BYTES), description=f"{kind} {subject} uses the segment")
+            for kind, subject in users[:MAX_FIELD_VIOLATIONS]
+        ])
+        more = f" [{MAX_FIELD_VIOLATIONS} of {len(users)} users in the details]" if len(users) > MAX_FIELD_VIOLATIONS else ""
+        return _status(code_pb2.FAILED_PRECONDITION, str(exc) + more, [failure])
+    if isinstance(exc, SegmentNotFoundError):
+        return _status(code_pb2.NOT_FOUND, str(exc))
+    if isinstance(exc, SegmentConflictError):
+        return _status(code_pb2.ALREADY_EXISTS, str(exc))
+    return bad_request(InvalidArgument([(exc.field or "request", exc.reason)]))
 
 
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])

@@ -7,7 +7,7 @@ their length and the length of each text. The asserts at the bottom check that a
 
 from __future__ import annotations
 
-from indexes.records import MAX_CUSTOMER_ID_BYTES
+from indexes.records import MAX_CUSTOMER_ID_BYTES, MAX_EVENT_ID_BYTES
 
 MIB = 1 << 20
 
@@ -45,6 +45,23 @@ MAX_FIELD_VIOLATIONS = 10  # in a google.rpc.BadRequest; the status message coun
 MAX_VIOLATION_DESCRIPTION_BYTES = 160
 MAX_STATUS_MESSAGE_BYTES = 300
 
+# Saved segments (segments.proto). Segment lists and version histories are paged by count and cut
+# short at MAX_SEGMENT_REPLY_BYTES (a segment carries its rule twice, and a rule may be up to 1 MiB).
+DEFAULT_SEGMENTS_PAGE_SIZE = 100
+MAX_SEGMENTS_PAGE_SIZE = 1_000
+MAX_SEGMENT_REPLY_BYTES = 3 * MIB
+DEFAULT_CHANGES_PAGE_SIZE = 1_000
+MAX_CHANGES_PAGE_SIZE = 5_000  # change-log entries per SegmentChanges reply (bounded below)
+WATCH_BATCH_CHANGES = 1_000  # entries per Watch message at most
+DEFAULT_DRY_RUN_SAMPLES = 10
+DEFAULT_HEARTBEAT_MS = 5_000
+MIN_HEARTBEAT_MS, MAX_HEARTBEAT_MS = 100, 60_000
+MAX_WATCH_STREAMS = 64  # open Watch streams per server; more are RESOURCE_EXHAUSTED
+WATCH_QUEUE_MESSAGES = 64  # messages read from the shards and not yet sent, per stream
+# A stream whose queue stayed full this long is ended with RESOURCE_EXHAUSTED (its client resumes from
+# the last position it received) rather than buffered without bound.
+WATCH_SLOW_CONSUMER_S = 10.0
+
 GRACE_PERIOD_S = 10.0  # in-flight RPCs may finish this long after SIGTERM before they are cancelled
 HEALTH_POLL_INTERVAL_S = 0.5  # how often backend.serving() is read into the health service
 DEFAULT_QUERY_TIMEOUT_S = 60.0  # the client's deadline for queries and admin calls
@@ -62,6 +79,10 @@ assert MAX_SAMPLE_SIZE * (MAX_CUSTOMER_ID_BYTES + 3) + 2 * MAX_RULE_BYTES < MAX_
 # An ingest reply: one packed status byte per record, plus the listed errors at their longest.
 _ERROR_ENTRY_MAX_BYTES = 16 + MAX_FIELD_BYTES + MAX_REASON_BYTES
 assert MAX_BATCH_RECORDS + MAX_LISTED_RECORD_ERRORS * _ERROR_ENTRY_MAX_BYTES < MAX_REPLY_MESSAGE_BYTES
+# A change-log page: segment ids <= 64 bytes (twice: the upstream), a customer id, an event id, scalars.
+_CHANGE_MAX_BYTES = 2 * 64 + MAX_CUSTOMER_ID_BYTES + MAX_EVENT_ID_BYTES + 64
+assert MAX_CHANGES_PAGE_SIZE * _CHANGE_MAX_BYTES + 2 * _PAGE_TOKEN_MAX_BYTES < MAX_REPLY_MESSAGE_BYTES - 64 * 1024
+assert WATCH_BATCH_CHANGES <= MAX_CHANGES_PAGE_SIZE
 # Error metadata: the serialized google.rpc.Status (base64 in metadata: 4/3) plus grpc-message
 # (percent-encoded: up to 3x) stays under 8 KiB, the common client default.
 _STATUS_DETAILS_MAX_BYTES = 64 + MAX_STATUS_MESSAGE_BYTES + MAX_FIELD_VIOLATIONS * (

@@ -1,4 +1,4 @@
-"""The grpc.aio server: the four segments.v1 services, health, reflection, graceful shutdown.
+"""The grpc.aio server: the five segments.v1 services, health, reflection, graceful shutdown.
 
     exit_code = asyncio.run(serve(open_backend, "127.0.0.1", 50051, on_listening=print_line))
 
@@ -32,12 +32,15 @@ from proto.segments.v1 import (
     query_pb2_grpc,
     schema_pb2,
     schema_pb2_grpc,
+    segments_pb2,
+    segments_pb2_grpc,
 )
 from service.calls import BackendCalls
 from service.handlers_admin import AdminServicer
 from service.handlers_ingest import IngestServicer
 from service.handlers_query import QueryServicer
 from service.handlers_schema import SchemaServicer
+from service.handlers_segments import SegmentServicer
 from service.health import HealthReporter
 from service.limits import (
     GRACE_PERIOD_S,
@@ -56,6 +59,7 @@ SEGMENTS_SERVICES = tuple(
         (query_pb2, "QueryService"),
         (schema_pb2, "SchemaService"),
         (admin_pb2, "AdminService"),
+        (segments_pb2, "SegmentService"),
     )
 )
 SERVER_OPTIONS = (
@@ -84,6 +88,7 @@ async def start_server(backend: SegmentsBackend, host: str, port: int) -> Runnin
     query_pb2_grpc.add_QueryServiceServicer_to_server(QueryServicer(backend, calls), server)
     schema_pb2_grpc.add_SchemaServiceServicer_to_server(SchemaServicer(backend, calls, time_zone), server)
     admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(backend, calls), server)
+    segments_pb2_grpc.add_SegmentServiceServicer_to_server(SegmentServicer(backend, calls), server)  # type: ignore[arg-type]
     health = HealthReporter(backend, SEGMENTS_SERVICES)
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
@@ -103,6 +108,7 @@ async def stop_server(running: Running, grace_s: float = GRACE_PERIOD_S) -> None
     """Health NOT_SERVING, refuse new RPCs, let in-flight ones finish (up to `grace_s`), then wait for
     the mutations they started. The backend is the caller's to close afterwards."""
     await running.health.stop()
+    running.calls.closing.set()
     await running.server.stop(grace_s)
     if not await running.calls.drain(grace_s):
         log.warning("%d backend mutations still running after %.0f s; closing the backend drains them",

@@ -16,6 +16,11 @@ class SegmentError(ValueError):
         self.field = field
         self.reason = reason
 
+    def __reduce__(self) -> tuple:
+        # Pickled with the constructor's arguments (BaseException's default passes the message only):
+        # the shards raise these to the router across a process boundary (actors/channel_protocol.py).
+        return type(self), (self.field, self.reason)
+
 
 class SegmentNotFoundError(SegmentError):
     """An unknown or deleted segment id, an unknown version or campaign (NOT_FOUND)."""
@@ -36,6 +41,9 @@ class SegmentInUseError(SegmentError):
         self.segment_id = segment_id
         self.campaigns = campaigns
         self.segments = segments
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.segment_id, self.campaigns, self.segments)
 
 
 class PositionExpiredError(ValueError):
