@@ -25,6 +25,9 @@ from pyroaring import BitMap
 from indexes.durable.commands import CommandError, open_engine, register
 from indexes.engine import Engine, now_ms
 from indexes.explain import UnknownCustomerError, explain_customer, render_explanation
+from indexes.insights import MAX_WINDOW_DAYS as MAX_INSIGHT_WINDOW_DAYS
+from indexes.insights import engine_insights
+from indexes.insights_text import insights_json, render_insights
 from indexes.jsonl import JsonlError, read_batches
 from indexes.records import RecordBatchError
 from indexes.rules import RuleError, format_rule, rule_to_json
@@ -136,6 +139,30 @@ def command_explain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def command_insights(args: argparse.Namespace) -> int:
+    """A segment (rule) against every customer: sizes, orders, revenue, LTV buckets, breakdowns, tops."""
+    if bool(args.input) == bool(args.data_dir):
+        raise CliError("give either --input FILE... or --data-dir DIR")
+    if not 1 <= args.window_days <= MAX_INSIGHT_WINDOW_DAYS:
+        raise CliError(f"--window-days: 1..{MAX_INSIGHT_WINDOW_DAYS}")
+    as_of = parse_as_of(args.as_of)
+    if args.data_dir:
+        with open_engine(args.data_dir, args.tz) as durable, durable.read_state() as engine:
+            report = engine_insights(engine.shard, engine.evaluate(read_rule_argument(args.rule), as_of), as_of,
+                                     window_days=args.window_days, top=args.top)
+    else:
+        try:
+            engine = Engine(tz=args.tz or "UTC")
+        except TimeZoneError as exc:
+            raise CliError(f"--tz: {exc}") from exc
+        rule = engine.load_rule(read_rule_argument(args.rule))
+        load_inputs(engine, args.input, progress=not args.quiet and sys.stderr.isatty())
+        report = engine_insights(engine.shard, engine.evaluate(rule, as_of), as_of,
+                                 window_days=args.window_days, top=args.top)
+    print(json.dumps(insights_json(report), ensure_ascii=False) if args.json else render_insights(report))
+    return EXIT_OK
+
+
 def _print_eval(
     args: argparse.Namespace, rule: Node, as_of: int, tz: str, members: BitMap, externals: Callable[[BitMap], list[str]]
 ) -> int:
@@ -195,6 +222,18 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--quiet", action="store_true", help="no progress bar")
     explain.add_argument("rule", help="rule: text form, JSON, or @file")
     explain.set_defaults(handler=command_explain)
+
+    insights = commands.add_parser("insights", help="a segment against all customers: orders, revenue, LTV, tops")
+    insights.add_argument("--input", action="append", help="JSON Lines file (.gz ok); repeatable")
+    insights.add_argument("--data-dir", help="a workspace's data directory instead of --input files")
+    insights.add_argument("--as-of", help="reference time: RFC 3339, epoch ms or 'now' (default)")
+    insights.add_argument("--tz", help="IANA time zone (default UTC); with --data-dir it must match the workspace")
+    insights.add_argument("--window-days", type=int, default=30, help="window of the viewed/bought tops (days)")
+    insights.add_argument("--top", type=int, default=10, help="values per top list (default 10)")
+    insights.add_argument("--json", action="store_true", help="print JSON")
+    insights.add_argument("--quiet", action="store_true", help="no progress bar")
+    insights.add_argument("rule", help="rule: text form, JSON, or @file")
+    insights.set_defaults(handler=command_insights)
 
     check = commands.add_parser("check", help="validate a rule; print its text and JSON forms and a plain-language summary")
     check.add_argument("--lang", choices=LANGUAGES, default="en", help="language of the summary (default en)")
