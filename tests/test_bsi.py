@@ -44,7 +44,8 @@ def test_ranges_match_a_dict(ops: list, ranges: list, restrict: bool) -> None:
     truth: dict[int, int] = {}
     for kind, payload in ops:
         _apply(bsi, truth, kind, payload)
-    universe = BitMap(range(0, 300, 2)) if restrict else None
+    # Ids past the BSI's arrays too: the shadow path must not read beyond them.
+    universe = BitMap(range(0, 300, 2)) | BitMap([70_000, 2**20]) if restrict else None
     assert set(bsi.exists) == set(truth)
     for lo, hi in ranges:
         expected = {
@@ -52,6 +53,9 @@ def test_ranges_match_a_dict(ops: list, ranges: list, restrict: bool) -> None:
             if (lo is None or v >= lo) and (hi is None or v <= hi) and (universe is None or i in universe)
         }
         assert set(bsi.range(lo, hi, universe)) == expected
+        assert set(bsi.range_from_slices(lo, hi, universe)) == expected
+        if universe is not None:
+            assert set(bsi.range_from_shadow(lo, hi, universe)) == expected
     for value in [*truth.values(), 0, 1, -1][:10]:
         for op, test in (("eq", value.__eq__), ("neq", value.__ne__), ("gt", value.__lt__), ("lt", value.__gt__)):
             assert set(bsi.compare(op, value)) == {i for i, v in truth.items() if test(v)}

@@ -8,12 +8,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from indexes.engine import Engine
-from indexes.plan import per_customer
+from indexes.plan import event_eval, per_customer
 from indexes.records import validate_batch
 from indexes.rules import format_rule, parse_rule, rule_from_json, rule_to_json
 from indexes.rules.model import iter_nodes
 from indexes.schema import Schema
-from indexes.shard import event_store, keyed_bitmaps
+from indexes.shard import bsi, event_store, keyed_bitmaps
 from indexes.shard.property_index import StringColumn
 from tests.reference import ReferenceEvaluator
 from tests.strategies_records import ZONES, as_of_ms, record_batches
@@ -31,6 +31,7 @@ SCHEMA = Schema()
     tiny_tail=st.booleans(),
     bitmap_min_holders=st.sampled_from([1, 2, StringColumn.BITMAP_MIN_HOLDERS]),
     tiny_buffers=st.booleans(),
+    at_universe=st.booleans(),
 )
 def test_engine_equals_reference(
     tz: str,
@@ -40,18 +41,22 @@ def test_engine_equals_reference(
     tiny_tail: bool,
     bitmap_min_holders: int,
     tiny_buffers: bool,
+    at_universe: bool,
 ) -> None:
     # Thresholds shrunk so that every storage path and every transition between paths is taken
     # with a handful of customers: a tiny tail merges the event store on almost every append,
     # string values earn bitmaps after 1 or 2 holders, substring matches gather over customers,
     # deferred bitmap inserts flush on every batch, and window aggregates take the sorted path
-    # (or always the dense one).
+    # (or always the dense one); comparisons restricted to an AND's running result read it at its
+    # ids (BSI shadow arrays, dense per-customer arrays) always or never.
     with (
         patch.object(event_store, "MIN_TAIL_ROWS", 2 if tiny_tail else event_store.MIN_TAIL_ROWS),
         patch.object(StringColumn, "BITMAP_MIN_HOLDERS", bitmap_min_holders),
         patch.object(StringColumn, "MANY_CODES", 1 if tiny_buffers else StringColumn.MANY_CODES),
         patch.object(keyed_bitmaps, "MAX_PENDING_PAIRS", 1 if tiny_buffers else keyed_bitmaps.MAX_PENDING_PAIRS),
         patch.object(per_customer, "SORTED_PATH_MAX_ROWS_PER_CUSTOMER", 1e9 if tiny_buffers else 0.0),
+        patch.object(bsi, "SHADOW_UNIVERSE_FRACTION", 0 if at_universe else 10**9),
+        patch.object(event_eval, "UNIVERSE_COMPARE_FRACTION", 0 if at_universe else 10**9),
     ):
         _check(tz, batches, rule_list, as_of)
 

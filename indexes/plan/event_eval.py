@@ -25,6 +25,13 @@ from indexes.shard.event_index import EventTypeIndex
 from indexes.shard.event_store import Rows
 from indexes.shard.shard import Shard
 
+# A universe below 1/UNIVERSE_COMPARE_FRACTION of the shard is compared at its own ids: a gather and
+# a compare over those ids instead of a compare and a bitmap build over every customer. Measured at
+# 524 k ids: comparing everywhere costs 0.15-0.35 ms, at the universe ~2 ns per id (~4 ns when 0
+# satisfies the comparison and the result is everyone but the failing ids); they cross near 1/6
+# of the ids (1/3 when 0 satisfies it).
+UNIVERSE_COMPARE_FRACTION = 4
+
 
 def _pushdown_may_pay(universe: int, shard: Shard) -> bool:
     """Filtering a window's rows by the running AND result costs a pass over the universe and one
@@ -206,7 +213,22 @@ def _evaluate_rows(
         return with_zero_default(satisfied, bitmap_from_ids(totals.ids), leaf.op, leaf.value, alive)
     # Dense: one value per customer, 0 for those without rows, which is exactly their count / sum.
     dense = per_customer.dense_counts(customers, size) if values is None else per_customer.dense_sums(customers, values, size)
+    return _dense_result(dense, leaf, alive, universe)
+
+
+def _dense_result(dense: np.ndarray, leaf: EventLeaf, alive: BitMap, universe: BitMap | None) -> BitMap:
+    """Customers whose per-customer value (dense, one per id) satisfies the leaf's comparison:
+    compared at the universe's ids when it is small (only those answers matter), else everywhere."""
+    zero_holds = zero_satisfies(leaf.op, leaf.value)
+    fraction = UNIVERSE_COMPARE_FRACTION * (2 if zero_holds else 1)
+    if universe is not None and len(universe) * fraction < len(dense):
+        ids = ids_from_bitmap(universe)
+        assert len(ids) == 0 or int(ids[-1]) < len(dense), "universe ids are allocated ids"
+        holds = compare_values(dense[ids], leaf.op, leaf.value)
+        if zero_holds:
+            return (alive & universe) - bitmap_from_ids(ids[~holds])
+        return bitmap_from_ids(ids[holds]) & alive
     holds = compare_values(dense, leaf.op, leaf.value)
-    if zero_satisfies(leaf.op, leaf.value):
+    if zero_holds:
         return alive - bitmap_from_mask(~holds)  # most customers hold: build the smaller side
     return bitmap_from_mask(holds) & alive

@@ -6,7 +6,9 @@ per slice, independent of how many customers match, and can be restricted to a `
 of cheap conditions first makes the BSI part cheaper still.
 
 A dense `values` array shadows the bitmaps. Updates need the old value (to clear its bits) and
-reading one array element is far cheaper than probing every slice, so the shadow is kept.
+reading one array element is far cheaper than probing every slice, so the shadow is kept. A range
+restricted to a small universe reads the shadow at the universe's ids instead of walking the
+slices: its cost follows the universe, not the ~2 bitmap operations per slice over every holder.
 """
 
 from __future__ import annotations
@@ -14,9 +16,14 @@ from __future__ import annotations
 import numpy as np
 from pyroaring import BitMap
 
-from indexes.shard.bitmaps import bitmap_from_ids, bitmap_size_bytes, grown_size
+from indexes.shard.bitmaps import bitmap_from_ids, bitmap_size_bytes, grown_size, ids_from_bitmap
 
 MAX_BITS = 63
+# A universe below 1/SHADOW_UNIVERSE_FRACTION of the ids is answered from the shadow arrays.
+# Measured on a 41-slice time at 524 k ids: 1 k universe ids cost 0.031 ms through the slices and
+# 0.014 ms through the shadow, 5 k 0.054 / 0.039, 20 k 0.094 / 0.110 (the shadow grows ~5 ns per
+# universe id: two gathers, compares, a build).
+SHADOW_UNIVERSE_FRACTION = 48
 
 
 class BitSlicedIndex:
@@ -121,6 +128,26 @@ class BitSlicedIndex:
     # --- predicates -----------------------------------------------------------------------
     def range(self, lo: int | None, hi: int | None, universe: BitMap | None = None) -> BitMap:
         """Ids with lo <= value <= hi (None = unbounded), within universe if given."""
+        if lo is not None and hi is not None and lo > hi:
+            return BitMap()
+        if universe is not None and len(universe) * SHADOW_UNIVERSE_FRACTION < len(self.values):
+            return self.range_from_shadow(lo, hi, universe)
+        return self.range_from_slices(lo, hi, universe)
+
+    def range_from_shadow(self, lo: int | None, hi: int | None, universe: BitMap) -> BitMap:
+        """`range` read from the dense shadow at the universe's ids."""
+        ids = ids_from_bitmap(universe)
+        ids = ids[: int(np.searchsorted(ids, len(self.values)))]  # ids past the arrays hold no value
+        keep = self.present[ids]
+        values = self.values[ids]
+        if lo is not None:
+            keep &= values >= lo
+        if hi is not None:
+            keep &= values <= hi
+        return bitmap_from_ids(ids[keep])  # ids stay sorted
+
+    def range_from_slices(self, lo: int | None, hi: int | None, universe: BitMap | None = None) -> BitMap:
+        """`range` by walking the bit slices (the O'Neil & Quass algorithm)."""
         base = self.exists if universe is None else self.exists & universe
         if lo is not None and hi is not None and lo > hi:
             return BitMap()
