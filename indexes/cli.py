@@ -4,6 +4,7 @@
                   [--members] RULE
     segments eval --data-dir DIR [--as-of T] [--json] [--members] RULE
     segments check RULE
+    segments explain | insights | export | profile  (indexes/cli_reports.py)
     segments ingest | snapshot | rebuild | compact | stats | log verify | log repair  (--data-dir DIR;
                   indexes/durable/commands.py)
 
@@ -24,10 +25,6 @@ from pyroaring import BitMap
 
 from indexes.durable.commands import CommandError, open_engine, register
 from indexes.engine import Engine, now_ms
-from indexes.explain import UnknownCustomerError, explain_customer, render_explanation
-from indexes.insights import MAX_WINDOW_DAYS as MAX_INSIGHT_WINDOW_DAYS
-from indexes.insights import engine_insights
-from indexes.insights_text import insights_json, render_insights
 from indexes.jsonl import JsonlError, read_batches
 from indexes.records import RecordBatchError
 from indexes.rules import RuleError, format_rule, rule_to_json
@@ -112,57 +109,6 @@ def command_eval(args: argparse.Namespace) -> int:
     return _print_eval(args, rule, as_of, engine.tz, members, lambda dense: sorted(engine.shard.ids.externals(dense)))
 
 
-def command_explain(args: argparse.Namespace) -> int:
-    """Why one customer is in or out: the rule's tree with each node's answer and the customer's values."""
-    if bool(args.input) == bool(args.data_dir):
-        raise CliError("give either --input FILE... or --data-dir DIR")
-    as_of = parse_as_of(args.as_of)
-    try:
-        if args.data_dir:
-            with open_engine(args.data_dir, args.tz) as durable, durable.read_state() as engine:
-                explanation = explain_customer(engine, read_rule_argument(args.rule), args.customer, as_of)
-        else:
-            try:
-                engine = Engine(tz=args.tz or "UTC")
-            except TimeZoneError as exc:
-                raise CliError(f"--tz: {exc}") from exc
-            engine.load_rule(read_rule_argument(args.rule))  # a bad rule fails before the files are read
-            load_inputs(engine, args.input, progress=not args.quiet and sys.stderr.isatty())
-            explanation = explain_customer(engine, read_rule_argument(args.rule), args.customer, as_of)
-    except UnknownCustomerError as exc:
-        raise CliError(f"--customer: no customer {args.customer!r} in this workspace") from exc
-    if args.json:
-        print(json.dumps({"customer_id": explanation.customer_id, "as_of": format_timestamp_ms(as_of),
-                          "member": explanation.node.holds, "tree": explanation.node.to_json()}, ensure_ascii=False))
-    else:
-        print(render_explanation(explanation))
-    return EXIT_OK
-
-
-def command_insights(args: argparse.Namespace) -> int:
-    """A segment (rule) against every customer: sizes, orders, revenue, LTV buckets, breakdowns, tops."""
-    if bool(args.input) == bool(args.data_dir):
-        raise CliError("give either --input FILE... or --data-dir DIR")
-    if not 1 <= args.window_days <= MAX_INSIGHT_WINDOW_DAYS:
-        raise CliError(f"--window-days: 1..{MAX_INSIGHT_WINDOW_DAYS}")
-    as_of = parse_as_of(args.as_of)
-    if args.data_dir:
-        with open_engine(args.data_dir, args.tz) as durable, durable.read_state() as engine:
-            report = engine_insights(engine.shard, engine.evaluate(read_rule_argument(args.rule), as_of), as_of,
-                                     window_days=args.window_days, top=args.top)
-    else:
-        try:
-            engine = Engine(tz=args.tz or "UTC")
-        except TimeZoneError as exc:
-            raise CliError(f"--tz: {exc}") from exc
-        rule = engine.load_rule(read_rule_argument(args.rule))
-        load_inputs(engine, args.input, progress=not args.quiet and sys.stderr.isatty())
-        report = engine_insights(engine.shard, engine.evaluate(rule, as_of), as_of,
-                                 window_days=args.window_days, top=args.top)
-    print(json.dumps(insights_json(report), ensure_ascii=False) if args.json else render_insights(report))
-    return EXIT_OK
-
-
 def _print_eval(
     args: argparse.Namespace, rule: Node, as_of: int, tz: str, members: BitMap, externals: Callable[[BitMap], list[str]]
 ) -> int:
@@ -212,34 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("rule", help="rule: text form, JSON, or @file")
     evaluate.set_defaults(handler=command_eval)
 
-    explain = commands.add_parser("explain", help="why a customer is in or out of a rule: each node's answer and values")
-    explain.add_argument("--customer", required=True, help="customer id")
-    explain.add_argument("--input", action="append", help="JSON Lines file (.gz ok); repeatable")
-    explain.add_argument("--data-dir", help="explain on a workspace's data directory instead of --input files")
-    explain.add_argument("--as-of", help="reference time: RFC 3339, epoch ms or 'now' (default)")
-    explain.add_argument("--tz", help="IANA time zone (default UTC); with --data-dir it must match the workspace")
-    explain.add_argument("--json", action="store_true", help="print the tree as JSON")
-    explain.add_argument("--quiet", action="store_true", help="no progress bar")
-    explain.add_argument("rule", help="rule: text form, JSON, or @file")
-    explain.set_defaults(handler=command_explain)
-
-    insights = commands.add_parser("insights", help="a segment against all customers: orders, revenue, LTV, tops")
-    insights.add_argument("--input", action="append", help="JSON Lines file (.gz ok); repeatable")
-    insights.add_argument("--data-dir", help="a workspace's data directory instead of --input files")
-    insights.add_argument("--as-of", help="reference time: RFC 3339, epoch ms or 'now' (default)")
-    insights.add_argument("--tz", help="IANA time zone (default UTC); with --data-dir it must match the workspace")
-    insights.add_argument("--window-days", type=int, default=30, help="window of the viewed/bought tops (days)")
-    insights.add_argument("--top", type=int, default=10, help="values per top list (default 10)")
-    insights.add_argument("--json", action="store_true", help="print JSON")
-    insights.add_argument("--quiet", action="store_true", help="no progress bar")
-    insights.add_argument("rule", help="rule: text form, JSON, or @file")
-    insights.set_defaults(handler=command_insights)
-
     check = commands.add_parser("check", help="validate a rule; print its text and JSON forms and a plain-language summary")
     check.add_argument("--lang", choices=LANGUAGES, default="en", help="language of the summary (default en)")
     check.add_argument("rule", help="rule: text form, JSON, or @file")
     check.set_defaults(handler=command_check)
     register(commands)
+    from indexes.cli_reports import register_reports  # imports this module's helpers
+
+    register_reports(commands)
     return parser
 
 
