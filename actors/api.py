@@ -1,7 +1,8 @@
 """What `service/` may call on the sharded engine: plain Python values in and out, no Ray, no protobuf.
 
 The gRPC handlers (service/) decode protobuf into rule text/JSON and declaration bodies (ingest records
-travel on as serialized bytes, WireBatch, decoded by the shards), call a `SegmentsBackend`, and map its results and exceptions to messages and status codes:
+travel on as the bytes they came in, WireBatch, decoded by the shards), call a `SegmentsBackend`, and map
+its results and exceptions to messages and status codes:
 
 | raised here | gRPC status |
 | --- | --- |
@@ -54,15 +55,32 @@ class PredecessorFailedError(RuntimeError):
 
 @dataclass(frozen=True)
 class WireBatch:
-    """An ingest batch as it came off the wire: each record a serialized segments.v1.Record, with the
-    customer it names. Routing needs only the customer, so the router does not decode the records: each
-    shard decodes its own (service/convert_records.py, `records_from_wire`), both shards at once."""
+    """An ingest batch as it came off the wire, with the customer each record names. Routing needs only
+    the customer, so the router does not decode the records: it cuts each shard's records out of `data`
+    and joins them, and each shard decodes its own (service/wire_records.py), both shards at once.
 
-    records: list[bytes]
+    `data` is a serialized segments.v1.IngestRequest (or several, back to back); record i is its
+    `records` field at data[starts[i]:ends[i]] (tag, length, serialized Record), so any concatenation
+    of such fields is a serialized IngestRequest of those records (service/wire_requests.py)."""
+
+    data: bytes
+    starts: list[int]
+    ends: list[int]
     customers: list[str | None]  # per record: the customer it names; None or "" when it names none
 
     def __post_init__(self) -> None:
-        assert len(self.records) == len(self.customers)
+        assert len(self.starts) == len(self.ends) == len(self.customers)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def record(self, index: int) -> bytes:
+        """Record `index` as a serialized segments.v1.Record (its field's tag and length cut off)."""
+        start, end = self.starts[index], self.ends[index]
+        position = start + 1
+        while self.data[position] >= 0x80:  # the varint length
+            position += 1
+        return self.data[position + 1 : end]
 
 
 @dataclass(frozen=True)

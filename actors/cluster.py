@@ -61,7 +61,7 @@ from actors.ingest_coordinator import (
 )
 from actors.layout import ClusterLayout, open_layout
 from actors.member_pages import ShardPage, check_page_size, merge_pages
-from actors.placement import RoutedBatch, route_batch, route_customers
+from actors.placement import RoutedBatch, route_batch, route_wire
 from actors.plan_cache import PlanCache
 from actors.prepared import MAX_PREPARED_BATCHES_PER_SHARD, PREPARED_BATCH_TTL_MS
 from actors.ray_runtime import ensure_ray, shutdown_if_started
@@ -290,14 +290,15 @@ class Cluster(ClusterSegments):
 
     async def ingest_wire(self, batch: WireBatch, *, partial: bool = False, timeout_ms: int | None = None,
                           after: asyncio.Future[Any] | None = None) -> IngestOutcome:
-        """`ingest` of serialized records: routed by the customer each names, decoded by the shards
-        (in parallel, each on its own core). `after`: see actors/api.py (a stream's batches in order)."""
-        total = len(batch.records)
+        """`ingest` of records in their wire form: routed by the customer each names, each shard sent the
+        bytes of its own records, which it decodes (in parallel, each on its own core). `after`: see
+        actors/api.py (a stream's batches in order)."""
+        total = len(batch)
         if total > MAX_BATCH_RECORDS:
             raise ValueError(f"a batch holds at most {MAX_BATCH_RECORDS} records (got {total}): split it")
         await self._ensure_schema_consistent()
         self._check_not_compacting()
-        routed = route_customers(batch.customers, batch.records, self.layout.shards)
+        routed = route_wire(batch, self.layout.shards)
         early = wire_router_errors(batch, routed, self._schema)
         return await self._start_ingest(total, routed, early, partial, timeout_ms, "prepare_wire", after)
 

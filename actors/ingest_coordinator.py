@@ -72,7 +72,7 @@ def wire_router_errors(batch: WireBatch, routed: RoutedBatch, schema: Schema) ->
     """router_errors of serialized records: the few naming no customer are decoded here to say why."""
     errors: list[RecordError] = []
     for index in routed.unroutable:
-        decoded = records_from_wire([batch.records[index]])
+        decoded = records_from_wire([batch.record(index)])
         if decoded.errors:
             errors.extend(RecordError(index, e.field, e.reason) for e in decoded.errors)
             continue

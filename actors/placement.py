@@ -15,7 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import xxhash
+
+from actors.api import WireBatch
 
 HASH_NAME = "xxh3_64"
 DECLARATION_FIELD = "declare"
@@ -53,29 +56,40 @@ def is_declaration(raw: Any) -> bool:
 class RoutedBatch:
     """A batch split by owning shard; every input index is in exactly one of the lists."""
 
-    raws: list[list[Any]]  # per shard: its records (dicts, or serialized records), in input order
+    # per shard: its records in input order - a list of dicts, or for a wire batch the bytes of a
+    # serialized IngestRequest holding them (empty when the shard has none)
+    raws: list[Any]
     indexes: list[list[int]]  # per shard: the input index of each of its records
     declarations: list[int] = field(default_factory=list)  # input indexes of declaration records
     unroutable: list[int] = field(default_factory=list)  # records naming no customer (rejected)
 
     def targets(self) -> list[int]:
         """Shards with at least one record."""
-        return [shard for shard, raws in enumerate(self.raws) if raws]
+        return [shard for shard, indexes in enumerate(self.indexes) if indexes]
 
 
-def route_customers(customers: Sequence[str | None], items: Sequence[Any], shards: int) -> RoutedBatch:
-    """Items already labelled with their customer (actors/api.py WireBatch); None or "" is unroutable."""
+def owners(customers: Sequence[str | None], shards: int) -> list[int]:
+    """The shard of each customer; -1 for None or "" (unroutable)."""
     assert shards > 0
     digest = xxhash.xxh3_64_intdigest
-    # shard_of inlined: this loop runs once per ingested record on the router's one core.
-    owners = [digest(c.encode("utf-8", "surrogatepass")) % shards if c else -1 for c in customers]
-    routed = RoutedBatch([[] for _ in range(shards)], [[] for _ in range(shards)])
-    for index, (owner, item) in enumerate(zip(owners, items, strict=True)):
-        if owner < 0:
-            routed.unroutable.append(index)
-        else:
-            routed.raws[owner].append(item)
-            routed.indexes[owner].append(index)
+    # shard_of inlined: this runs once per ingested record on the router's one core.
+    return [digest(c.encode("utf-8", "surrogatepass")) % shards if c else -1 for c in customers]
+
+
+def route_wire(batch: WireBatch, shards: int) -> RoutedBatch:
+    """Each shard's records cut out of the batch's bytes and joined: one serialized IngestRequest per
+    shard (actors/api.py WireBatch), its records in input order."""
+    owner_of = np.array(owners(batch.customers, shards), dtype=np.int64)
+    order = np.argsort(owner_of, kind="stable")  # stable: input order within a shard
+    bounds = np.searchsorted(owner_of[order], np.arange(-1, shards + 1)).tolist()
+    routed = RoutedBatch([b""] * shards, [[] for _ in range(shards)])
+    routed.unroutable = order[bounds[0] : bounds[1]].tolist()
+    data, starts, ends = batch.data, batch.starts, batch.ends
+    for shard in range(shards):
+        mine = order[bounds[shard + 1] : bounds[shard + 2]].tolist()
+        if mine:
+            routed.indexes[shard] = mine
+            routed.raws[shard] = b"".join([data[starts[i] : ends[i]] for i in mine])
     return routed
 
 

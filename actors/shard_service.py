@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +36,7 @@ from indexes.log import LogBackpressureError, LogLockedError
 from indexes.plan.compile import Plan
 from indexes.records import RecordBatchError, RecordError, validate_batch
 from indexes.schema import Schema
-from proto.segments.v1 import records_pb2
+from proto.segments.v1 import ingest_pb2
 from service.wire_records import validate_wire
 
 SERVING = "SERVING"
@@ -50,7 +50,7 @@ _OPEN_LOCK_RETRY_SLICE_S = 0.1
 # Compaction waits this long for calls in progress before closing the engine under them.
 DRAIN_TIMEOUT_MS = 60_000
 _WAIT_SLICE_S = 0.5
-_parse_record = records_pb2.Record.FromString
+_parse_request = ingest_pb2.IngestRequest.FromString
 
 
 @dataclass(frozen=True)
@@ -193,13 +193,14 @@ class ShardService:
     def prepare(self, raws: list[Any], partial: bool) -> PrepareReply:
         return self._prepare(raws, partial, validate_batch)
 
-    def prepare_wire(self, items: list[bytes], partial: bool) -> PrepareReply:
-        """`prepare` of serialized records (actors/api.py WireBatch): decoded here, on the shard's core,
-        rather than on the router's, and read straight into validated records (service/wire_records.py).
-        A record that cannot be decoded is rejected at its index like an invalid one."""
-        return self._prepare(list(map(_parse_record, items)), partial, validate_wire)
+    def prepare_wire(self, data: bytes, partial: bool) -> PrepareReply:
+        """`prepare` of this shard's records as the router cut them from the requests: a serialized
+        IngestRequest (actors/api.py WireBatch), parsed here in one call, on the shard's core rather than
+        the router's, and read straight into validated records (service/wire_records.py). A record that
+        cannot be decoded is rejected at its index like an invalid one."""
+        return self._prepare(_parse_request(data).records, partial, validate_wire)
 
-    def _prepare(self, raws: list[Any], partial: bool, validate: Validator) -> PrepareReply:
+    def _prepare(self, raws: Sequence[Any], partial: bool, validate: Validator) -> PrepareReply:
         with self._use() as engine:
             try:
                 prepared = engine.prepare(raws, partial=partial, validate=validate)

@@ -42,12 +42,13 @@ from typing import Any
 
 from actors import shard_service as shard_service_module
 from actors.channel_protocol import PICKLE_PROTOCOL, reply_frame, request_frame
-from actors.placement import route_customers
+from actors.placement import route_wire
 from actors.shard_service import ShardService
 from benchmarks.generator import generate_columns, iter_records
 from indexes.durable import DurableEngine
 from proto.segments.v1 import ingest_pb2
-from service.convert_records import records_to_pb, wire_batch
+from service.convert_records import records_to_pb
+from service.wire_requests import receive, wire_batch
 
 SHARD_DIR = "shard-0000"
 
@@ -124,24 +125,23 @@ def encoded_requests(data: Any, batch: int) -> list[bytes]:
             for records in iter_records(data, batch)]
 
 
-def server_side(sections: Sections, requests: list[bytes], shards: int, shard: int) -> bytes | None:
-    """The channel frame the router sends the shard for these requests (None: no record for it)."""
+def server_side(sections: Sections, requests: list[bytes], shards: int, shard: int) -> tuple[bytes, int] | None:
+    """The channel frame the router sends the shard for these requests, and how many records it holds
+    (None: no record for the shard)."""
     with sections.timed("server"):
         with sections.timed("parse_request"):
-            parsed = [ingest_pb2.IngestRequest.FromString(raw) for raw in requests]
-        records = parsed[0].records if len(parsed) == 1 else [r for p in parsed for r in p.records]
+            received = [receive(raw) for raw in requests]
         with sections.timed("wire_batch"):
-            batch = wire_batch(records)
+            batch = wire_batch(received)
         with sections.timed("route"):
-            routed = route_customers(batch.customers, batch.records, shards)
-        items = routed.raws[shard]
-        if not items:
+            routed = route_wire(batch, shards)
+        if not routed.indexes[shard]:
             return None
         with sections.timed("request_frame"):
-            return request_frame(1, "prepare_wire", (items, False))
+            return request_frame(1, "prepare_wire", (routed.raws[shard], False)), len(routed.indexes[shard])
 
 
-def shard_prepare(sections: Sections, service: ShardService, frame: bytes) -> tuple[Any, int]:
+def shard_prepare(sections: Sections, service: ShardService, frame: bytes) -> Any:
     with sections.timed("shard"):
         with sections.timed("channel_in"):
             items, partial = pickle.loads(frame[frame.index(b"prepare_wire") + len(b"prepare_wire"):])
@@ -150,7 +150,7 @@ def shard_prepare(sections: Sections, service: ShardService, frame: bytes) -> tu
         with sections.timed("channel_out"):
             reply_frame(1, True, reply)
     assert not reply.refused, reply.errors[:3]
-    return reply, len(items)
+    return reply
 
 
 def shard_commit(sections: Sections, service: ShardService, token: str) -> None:
@@ -202,12 +202,13 @@ class Phase:
         records = 0
         try:
             for low in range(0, len(requests), args.merge):
-                frame = server_side(sections, requests[low : low + args.merge], args.shards, args.shard)
-                if frame is None:
+                sent = server_side(sections, requests[low : low + args.merge], args.shards, args.shard)
+                if sent is None:
                     continue
+                frame, count = sent
                 if profiler is not None:
                     profiler.enable()
-                reply, count = shard_prepare(sections, service, frame)
+                reply = shard_prepare(sections, service, frame)
                 records += count
                 if reply.token is not None:
                     if pool is None:

@@ -1,10 +1,10 @@
 """One ingest batch through the backend, for Ingest and for each (merged) batch of IngestStream.
 
-Records travel on to the backend serialized, each labelled with the customer it names
-(service/convert_records.py `wire_batch`, ~1 us a record): the router only routes them, and each
-shard decodes and validates its own, both shards at once (decoding into dicts was ~5 us a record on
-the router's one core). A record that cannot be decoded is rejected at its own index, like one that
-does not validate.
+Records travel on to the backend in the bytes they came in, each labelled with the customer it names
+(service/wire_requests.py `wire_batch`, ~0.6 us a record): the router only routes them, cutting each
+shard's records out of those bytes, and each shard decodes and validates its own, both shards at once
+(decoding into dicts was ~5 us a record on the router's one core). A record that cannot be decoded is
+rejected at its own index, like one that does not validate.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ import grpc
 
 from actors.api import PredecessorFailedError, RecordStatus, SegmentsBackend, WireBatch
 from indexes.records import RecordBatchError, RecordError
-from proto.segments.v1 import ingest_pb2, records_pb2
+from proto.segments.v1 import ingest_pb2
 from service.calls import BackendCalls, remaining_ms
-from service.convert_records import wire_batch
 from service.errors import InvalidArgument
 from service.limits import MAX_BATCH_RECORDS, MAX_FIELD_BYTES, MAX_REASON_BYTES, clip
+from service.wire_requests import ReceivedRequest, wire_batch
 
-# Below this many records the wire batch is built on the event loop (~1 us a record); above it in a
+# Below this many records the wire batch is built on the event loop (~0.6 us a record); above it in a
 # thread, so that health checks and queries are still answered while a large batch is read.
 WIRE_IN_THREAD_MIN_RECORDS = 20_000
 
@@ -51,14 +51,14 @@ def error_pb(error: RecordError, offset: int = 0) -> ingest_pb2.RecordError:
     )
 
 
-async def _wire(records: Sequence[records_pb2.Record]) -> WireBatch:
-    if len(records) < WIRE_IN_THREAD_MIN_RECORDS:
-        return wire_batch(records)
-    return await asyncio.to_thread(wire_batch, records)
+async def _wire(requests: Sequence[ReceivedRequest], records: int) -> WireBatch:
+    if records < WIRE_IN_THREAD_MIN_RECORDS:
+        return wire_batch(requests)
+    return await asyncio.to_thread(wire_batch, requests)
 
 
 async def ingest_requests(
-    backend: SegmentsBackend, calls: BackendCalls, requests: Sequence[ingest_pb2.IngestRequest],
+    backend: SegmentsBackend, calls: BackendCalls, requests: Sequence[ReceivedRequest],
     context: grpc.aio.ServicerContext, after: asyncio.Future[Any] | None = None,
 ) -> BatchResult:
     """The records of `requests` (same `partial`) as one backend batch, stored only after `after`
@@ -69,10 +69,10 @@ async def ingest_requests(
         if len(request.records) > MAX_BATCH_RECORDS:
             raise InvalidArgument([("records", f"{len(request.records)} records in one message; at most "
                                                f"{MAX_BATCH_RECORDS}: split it")])
-    records = requests[0].records if len(requests) == 1 else [r for q in requests for r in q.records]
+    records = sum(len(request.records) for request in requests)
     result = BatchResult(0, 0, [])
     if records:
-        batch = await _wire(records)
+        batch = await _wire(requests, records)
         call = backend.ingest_wire(batch, partial=partial, timeout_ms=remaining_ms(context), after=after)
         try:
             outcome = await calls.mutation(context, call)

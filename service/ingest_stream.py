@@ -27,8 +27,9 @@ from proto.segments.v1 import ingest_pb2
 from service.errors import invalid_records
 from service.ingest_batch import BatchResult, RejectedBatch, error_pb
 from service.limits import MAX_LISTED_RECORD_ERRORS, STREAM_BATCHES_IN_FLIGHT, STREAM_MERGE_MAX_RECORDS
+from service.wire_requests import ReceivedRequest
 
-Request = ingest_pb2.IngestRequest
+Request = ReceivedRequest  # an IngestRequest with the bytes it came in
 # Runs one backend batch of these requests' records (merged), after `after` is stored.
 RunBatch = Callable[[list[Request], "asyncio.Future[GroupResult] | None"], Awaitable[BatchResult]]
 

@@ -27,7 +27,6 @@ from proto.segments.v1 import (
     admin_pb2,
     admin_pb2_grpc,
     ingest_pb2,
-    ingest_pb2_grpc,
     query_pb2,
     query_pb2_grpc,
     schema_pb2,
@@ -37,7 +36,7 @@ from proto.segments.v1 import (
 )
 from service.calls import BackendCalls
 from service.handlers_admin import AdminServicer
-from service.handlers_ingest import IngestServicer
+from service.handlers_ingest import IngestServicer, add_ingest_service
 from service.handlers_query import QueryServicer
 from service.handlers_schema import SchemaServicer
 from service.handlers_segments import SegmentServicer
@@ -84,7 +83,7 @@ async def start_server(backend: SegmentsBackend, host: str, port: int) -> Runnin
     calls = BackendCalls()
     server = grpc.aio.server(options=SERVER_OPTIONS)
     time_zone = TimeZoneCache(backend, calls)
-    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(backend, calls), server)
+    add_ingest_service(IngestServicer(backend, calls), server)  # requests with their bytes (wire_requests.py)
     query_pb2_grpc.add_QueryServiceServicer_to_server(QueryServicer(backend, calls), server)
     schema_pb2_grpc.add_SchemaServiceServicer_to_server(SchemaServicer(backend, calls, time_zone), server)
     admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(backend, calls), server)

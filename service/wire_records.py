@@ -55,8 +55,6 @@ class _Refer(Exception):
     """This record is for the reference path (an error, or a form only it checks)."""
 
 
-_REFER = _Refer()  # raised often enough on bad input that one instance is kept
-
 
 def validate_wire(messages: Sequence[Any], schema: Schema, *, partial: bool = False, max_errors: int = 100) -> BatchResult:
     """`validate_batch` of the dicts `record_from_pb` would give for `messages` (segments.v1.Record),
@@ -108,13 +106,13 @@ def _record(message: Any, events: dict[str, dict[str, ValueType]], properties: d
     if kind == "erasure":
         erasure = message.erasure
         return ErasureRecord(_customer(erasure.forget_customer), _ts(erasure.ts))
-    raise _REFER  # no kind, or an event without id
+    raise _Refer  # no kind, or an event without id
 
 
 def _customer(customer_id: str) -> str:
     if 0 < len(customer_id) <= _SHORT_CUSTOMER_ID:
         return customer_id
-    raise _REFER
+    raise _Refer
 
 
 def _ts(ts: Any) -> int:
@@ -126,10 +124,10 @@ def _ts(ts: Any) -> int:
         try:
             return parse_timestamp_ms(ts.rfc3339)
         except ValueError:
-            raise _REFER from None
+            raise _Refer from None
     if kind == "epoch_ms" and MIN_TS_MS <= ms <= MAX_TS_MS:
         return ms  # type: ignore[no-any-return]
-    raise _REFER  # unset (required), or out of range
+    raise _Refer  # unset (required), or out of range
 
 
 def _python_value(value: Any) -> Any:
@@ -142,12 +140,12 @@ def _python_value(value: Any) -> Any:
         # Only plain decimals here: the dict path checks other text with parse_decimal first.
         if text and _plain_decimal(text):
             return text
-        raise _REFER
+        raise _Refer
     if kind == "list_value":
         return list(value.list_value.values)
     if kind == "null_value" and value.null_value:
         return None
-    raise _REFER  # nothing set, or null_value false
+    raise _Refer  # nothing set, or null_value false
 
 
 def _plain_decimal(text: str) -> bool:
@@ -160,23 +158,23 @@ def _plain_decimal(text: str) -> bool:
 def _convert(value: Any, value_type: ValueType) -> Any:
     converter = _CONVERTERS.get(value_type.kind)
     if converter is None:
-        raise _REFER
+        raise _Refer
     try:
         return converter(value, value_type)
     except ValueError:
-        raise _REFER from None
+        raise _Refer from None
 
 
 def _event(event: Any, event_id: str, events: dict[str, dict[str, ValueType]]) -> EventRecord:
     if len(event_id) > _SHORT_EVENT_ID:
-        raise _REFER
+        raise _Refer
     customer_id = event.customer_id
     if not 0 < len(customer_id) <= _SHORT_CUSTOMER_ID:
-        raise _REFER
+        raise _Refer
     event_type = event.type
     declared = events.get(event_type)
     if declared is None:
-        raise _REFER
+        raise _Refer
     ts_ms = _ts(event.ts)
     attrs: dict[str, Any] = {}
     values = event.attrs
@@ -184,7 +182,7 @@ def _event(event: Any, event_id: str, events: dict[str, dict[str, ValueType]]) -
         value = values[name]
         value_type = declared.get(name)
         if value_type is None:
-            raise _REFER
+            raise _Refer
         text = value.string_value  # non-empty only when string_value is the kind set
         if text:
             if value_type.kind == "string" and len(text) <= _SHORT_STRING:
@@ -214,7 +212,7 @@ def _profile(profile: Any, declared: dict[str, ValueType]) -> ProfileRecord:
         value = values[name]
         value_type = declared.get(name)
         if value_type is None or name in COMPUTED_PROPERTIES:
-            raise _REFER
+            raise _Refer
         text = value.string_value
         python = text if text else _python_value(value)
         if python is None:

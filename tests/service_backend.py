@@ -67,7 +67,7 @@ class DurableBackend:
                 await asyncio.shield(after)
             except BaseException:
                 raise PredecessorFailedError("an earlier batch of the stream failed") from None
-        decoded = records_from_wire(batch.records)
+        decoded = records_from_wire([batch.record(i) for i in range(len(batch))])
         if decoded.errors and not partial:
             raise RecordBatchError(decoded.errors)
         positions = decoded.positions
@@ -75,7 +75,7 @@ class DurableBackend:
             outcome = await self.ingest(decoded.raws, partial=partial, timeout_ms=timeout_ms)
         except RecordBatchError as exc:
             raise RecordBatchError([RecordError(positions[e.index], e.field, e.reason) for e in exc.errors]) from None
-        statuses = [RecordStatus.REJECTED] * len(batch.records)
+        statuses = [RecordStatus.REJECTED] * len(batch)
         for position, status in zip(positions, outcome.statuses, strict=True):
             statuses[position] = status
         errors = decoded.errors + [RecordError(positions[e.index], e.field, e.reason) for e in outcome.errors]

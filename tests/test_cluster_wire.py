@@ -15,8 +15,9 @@ from actors.cluster import Cluster
 from actors.placement import shard_of
 from actors.ray_runtime import ensure_ray
 from indexes.records import RecordBatchError
-from proto.segments.v1 import records_pb2
-from service.convert_records import records_to_pb, wire_batch
+from proto.segments.v1 import ingest_pb2, records_pb2
+from service.convert_records import records_to_pb
+from service.wire_requests import received, wire_batch
 
 T = TypeVar("T")
 Run = Callable[[Coroutine[Any, Any, T]], T]
@@ -48,7 +49,7 @@ def wire(raws: list[dict[str, Any]], extra: dict[int, records_pb2.Record] | None
     records = records_to_pb(raws)
     for index, record in sorted((extra or {}).items()):
         records.insert(index, record)
-    return wire_batch(records)
+    return wire_batch([received(ingest_pb2.IngestRequest(records=records))])
 
 
 def no_value_record(customer: str) -> records_pb2.Record:
@@ -123,6 +124,6 @@ def test_a_batch_is_stored_only_after_its_predecessor(run: Run, cluster: Cluster
 
 
 def test_wire_batches_are_bounded(run: Run, cluster: Cluster) -> None:
-    too_many = WireBatch([b""] * 100_001, ["x"] * 100_001)
+    too_many = WireBatch(b"", [0] * 100_001, [0] * 100_001, ["x"] * 100_001)
     with pytest.raises(ValueError, match="at most 100000"):
         run(cluster.ingest_wire(too_many))
