@@ -20,6 +20,7 @@ class BackendOpenError(Exception):
 
 
 async def open_backend(data_dir: Path, *, shards: int | None, tz: str | None, count_cache_entries: int = 0) -> SegmentsBackend:
+    from actors.catalog_sync import CatalogMismatchError
     from actors.cluster import Cluster
     from actors.layout import ClusterLayoutError
 
@@ -31,3 +32,5 @@ async def open_backend(data_dir: Path, *, shards: int | None, tz: str | None, co
         raise BackendOpenError(f"{exc} (another segments process is serving it)") from exc
     except ShardUnavailableError as exc:
         raise BackendOpenError(f"a shard did not recover: {exc}") from exc
+    except CatalogMismatchError as exc:
+        raise BackendOpenError(f"saved segments: {exc}") from exc

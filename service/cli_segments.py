@@ -198,7 +198,7 @@ def _show(view: SegmentView) -> None:
     print(f"{view.id}  {view.name}  (version {view.version} of {view.latest_version}, {state})")
     if view.description:
         print(f"  description  {view.description}")
-    print(f"  rule         {view.rule_text}")
+    print("  rule         " + view.rule_text.replace("\n", "\n" + " " * 15))
     print(f"  tags         {', '.join(view.tags) or '-'}")
     made = f"{view.op}" + (f" of version {view.from_version}" if view.from_version else "")
     print(f"  version      {_time(view.version_at_ms)} ({made}); created {_time(view.created_at_ms)}, "

@@ -97,6 +97,7 @@ def test_counts_and_members_equal_ad_hoc_rules_and_the_embedded_engine(shop: dic
         if name in ("ordered_once", "never_ordered", "no_email_open_90d"):
             members = list(client.segment_members(name, at_ms, page_size=333))
             assert members == list(client.members(rule, at_ms)) == mirror.members(rule, at_ms)
+            assert list(client.members({"segment": name}, at_ms, page_size=500)) == members
     assert nonempty >= 6  # the comparison is not among empty answers
     with_segment = {"all": [{"segment": "ordered_once"}, {"property": "country", "op": "eq", "value": "TR"}]}
     at_ms = client.segment_count("ordered_once").as_of_ms
