@@ -306,3 +306,25 @@ def test_cli_segment_commands_against_the_server(server: ServerProcess, tmp_path
         client.ingest(orders)
     code, out, err = run("watch", "cli-buyers", "--from", position, "--max", "1", "--timeout", "20")
     assert code == 0 and "+  cli-buyers  cli-new  event cli-o5" in out and "resume with --from" in err
+
+
+def test_time_passes_without_ingest_the_ticker_moves_the_clocks(client: SegmentsClient) -> None:
+    """An order dated 1.5 s ahead counts once its time comes: the clock ticker lets the shards' clocks
+    pass it with nothing ingested, and the customer enters with reason `time`."""
+    rule = {"all": [{"property": "city", "op": "eq", "value": "Tickville"},
+                    {"event": "order_created", "count": {"op": "gte", "value": 1}, "window": "all_time"}]}
+    client.create_segment("Tickville buyers", rule, segment_id="ticked")
+    with client.watch(["ticked"], heartbeat_ms=200, reconnect=False) as stream:
+        messages = iter(stream)
+        assert next(messages).heartbeat
+        due_ms = int(time.time() * 1000) + 1_500
+        client.ingest([{"customer_id": "tick-1", "ts": 1_700_000_000_000, "properties": {"city": "Tickville"}},
+                       {"event_id": "tick-order", "customer_id": "tick-1", "type": "order_created", "ts": due_ms,
+                        "attrs": {"amount": "1.00"}}])
+        assert client.segment_count("ticked").count == 0
+        deadline = time.monotonic() + WAIT_S
+        changes: list[Change] = []
+        while not changes and time.monotonic() < deadline:  # bounded by the deadline (heartbeats every 0.2 s)
+            changes = next(messages).changes
+    assert [(c.customer_id, c.entered, c.reason) for c in changes] == [("tick-1", True, "time")]
+    assert changes[0].at_ms >= due_ms and client.segment_count("ticked").count == 1
