@@ -142,7 +142,7 @@ class _Evaluator:
         if leaf.prop == "lifetime_value":
             if all_time_ok:
                 bsi = shard.lifetime_value
-                satisfied = bsi_compare(bsi, leaf.op, leaf.value, None)
+                satisfied = bsi_compare(bsi, leaf.op, leaf.value, universe)  # exact within the universe
                 return with_zero_default(satisfied, bsi.exists, leaf.op, leaf.value, shard.alive)
             return self._lifetime_value_rows(leaf)
         assert leaf.prop == "last_seen_at"

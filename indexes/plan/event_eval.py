@@ -75,7 +75,9 @@ def evaluate_event(leaf: EventLeaf, shard: Shard, as_of_ms: int, universe: BitMa
             return _presence_result(present, leaf, alive)
         if all_time_ok:
             bsi = index.count if leaf.measure == "count" else index.sum_index(leaf.sum_attr)  # type: ignore[arg-type]
-            satisfied = bsi_compare(bsi, leaf.op, leaf.value, None)
+            # Exact within the universe (all the caller asks): customers outside it may be missing
+            # from `satisfied` and so appear failed, which nobody reads.
+            satisfied = bsi_compare(bsi, leaf.op, leaf.value, universe)
             return with_zero_default(satisfied, bsi.exists, leaf.op, leaf.value, alive)
     if leaf.measure == "count" and len(leaf.filters) == 1 and all_time_ok and _is_presence(leaf.op, leaf.value):
         flt = leaf.filters[0]
@@ -85,7 +87,7 @@ def evaluate_event(leaf: EventLeaf, shard: Shard, as_of_ms: int, universe: BitMa
             if present is not None:
                 return _presence_result(present, leaf, alive)
     if leaf.measure in ("first", "last") and not leaf.filters:
-        shortcut = _first_last_all_time(leaf, index, shard, as_of_ms, start, end)
+        shortcut = _first_last_all_time(leaf, index, shard, as_of_ms, start, end, universe)
         if shortcut is not None:
             return shortcut & alive
     return _evaluate_rows(leaf, index, shard, as_of_ms, (start, end), universe)
@@ -104,7 +106,13 @@ def _is_presence(op: str, value: object) -> bool:
 
 
 def _first_last_all_time(
-    leaf: EventLeaf, index: EventTypeIndex, shard: Shard, as_of_ms: int, start: int | None, end: int | None
+    leaf: EventLeaf,
+    index: EventTypeIndex,
+    shard: Shard,
+    as_of_ms: int,
+    start: int | None,
+    end: int | None,
+    universe: BitMap | None,
 ) -> BitMap | None:
     if not index.answers_all_time(as_of_ms) or end != as_of_ms:
         return None
@@ -112,11 +120,11 @@ def _first_last_all_time(
     if leaf.measure == "first":
         if start is not None:
             return None  # the first event inside a window is not the all-time first
-        return index.first_ts.range(lo, hi)
+        return index.first_ts.range(lo, hi, universe)
     # The latest event <= as_of is the all-time latest; it lies in [start, as_of] or none does.
     if start is not None:
         lo = start if lo is None else max(lo, start)
-    return index.last_ts.range(lo, hi)
+    return index.last_ts.range(lo, hi, universe)
 
 
 def present_in_window(index: EventTypeIndex, shard: Shard, start: int | None, end: int | None) -> BitMap:
