@@ -45,10 +45,12 @@ from service.convert_values import ConversionError
 _SHORT_EVENT_ID = MAX_EVENT_ID_BYTES // 4
 _SHORT_CUSTOMER_ID = MAX_CUSTOMER_ID_BYTES // 4
 _SHORT_STRING = MAX_STRING_BYTES // 4
+_ZEROS = ["0" * n for n in range(10)]  # scales are 0..9 (indexes/schema.py MAX_SCALE)
 _PLAIN_KINDS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
 _new_object = object.__new__
 # Events are built through their slot descriptors, as indexes/records.py builds them (same object).
-_EVENT_SETTERS = tuple(EventRecord.__dict__[name].__set__ for name in ("event_id", "customer_id", "type", "ts_ms", "attrs"))
+_set_id, _set_customer, _set_type, _set_ts, _set_attrs = (
+    EventRecord.__dict__[name].__set__ for name in ("event_id", "customer_id", "type", "ts_ms", "attrs"))
 
 
 class _Refer(Exception):
@@ -59,13 +61,18 @@ class _Refer(Exception):
 def validate_wire(messages: Sequence[Any], schema: Schema, *, partial: bool = False, max_errors: int = 100) -> BatchResult:
     """`validate_batch` of the dicts `record_from_pb` would give for `messages` (segments.v1.Record),
     with a record that cannot be decoded rejected at its index like an invalid one."""
-    events, properties = schema.events, schema.properties
+    reader = _Reader(schema)
+    event_of = reader.event
     records: list[Record] = []
     indexes: list[int] = []
     errors: list[RecordError] = []
     for index, message in enumerate(messages):
         try:
-            record = _record(message, events, properties)
+            # A non-empty event id can only be read from a record whose kind is event (an unset
+            # sub-message reads as empty): the common case costs no WhichOneof.
+            event = message.event
+            event_id = event.event_id
+            record = event_of(event, event_id) if event_id else reader.other(message)
         except _Refer:
             outcome = reference_record(message, schema, index)
             if type(outcome) is RecordError:
@@ -91,22 +98,6 @@ def reference_record(message: Any, schema: Schema, index: int) -> Record | Recor
         return validate_record(raw, schema, index)
     except RecordBatchError as exc:
         return exc.errors[0]
-
-
-def _record(message: Any, events: dict[str, dict[str, ValueType]], properties: dict[str, ValueType]) -> Record:
-    # A non-empty event id can only be read from a record whose kind is event (an unset sub-message
-    # reads as empty): the common case costs no WhichOneof.
-    event = message.event
-    event_id = event.event_id
-    if event_id:
-        return _event(event, event_id, events)
-    kind = message.WhichOneof("kind")
-    if kind == "profile":
-        return _profile(message.profile, properties)
-    if kind == "erasure":
-        erasure = message.erasure
-        return ErasureRecord(_customer(erasure.forget_customer), _ts(erasure.ts))
-    raise _Refer  # no kind, or an event without id
 
 
 def _customer(customer_id: str) -> str:
@@ -156,6 +147,14 @@ def _plain_decimal(text: str) -> bool:
 
 
 def _convert(value: Any, value_type: ValueType) -> Any:
+    if type(value) is str and value_type.kind == "number":
+        # Plain unsigned decimal text within the scale, the common number: what parse_fixed gives,
+        # without its regular expression; anything else goes to the converter.
+        whole, _, fraction = value.partition(".")
+        scale = value_type.scale
+        if (0 < len(whole) <= 15 and len(fraction) <= scale and whole.isdigit() and whole.isascii()
+                and (not fraction or (fraction.isdigit() and fraction.isascii()))):
+            return int(whole + fraction + _ZEROS[scale - len(fraction)])
     converter = _CONVERTERS.get(value_type.kind)
     if converter is None:
         raise _Refer
@@ -165,42 +164,67 @@ def _convert(value: Any, value_type: ValueType) -> Any:
         raise _Refer from None
 
 
-def _event(event: Any, event_id: str, events: dict[str, dict[str, ValueType]]) -> EventRecord:
-    if len(event_id) > _SHORT_EVENT_ID:
-        raise _Refer
-    customer_id = event.customer_id
-    if not 0 < len(customer_id) <= _SHORT_CUSTOMER_ID:
-        raise _Refer
-    event_type = event.type
-    declared = events.get(event_type)
-    if declared is None:
-        raise _Refer
-    ts_ms = _ts(event.ts)
-    attrs: dict[str, Any] = {}
-    values = event.attrs
-    for name in values:  # keys and indexing: faster than .items() on upb maps
-        value = values[name]
-        value_type = declared.get(name)
-        if value_type is None:
+class _Reader:
+    """One batch's reading against one schema: per event type, the attributes declared as strings (the
+    common value, taken as it is when short), looked up once per batch."""
+
+    def __init__(self, schema: Schema) -> None:
+        self._events = schema.events
+        self._properties = schema.properties
+        self._string_attrs: dict[str, frozenset[str]] = {}
+
+    def _strings_of(self, event_type: str) -> frozenset[str]:
+        declared = self._events.get(event_type)
+        if declared is None:
             raise _Refer
-        text = value.string_value  # non-empty only when string_value is the kind set
-        if text:
-            if value_type.kind == "string" and len(text) <= _SHORT_STRING:
+        strings = frozenset(name for name, value_type in declared.items() if value_type.kind == "string")
+        self._string_attrs[event_type] = strings
+        return strings
+
+    def event(self, event: Any, event_id: str) -> EventRecord:
+        if len(event_id) > _SHORT_EVENT_ID:
+            raise _Refer
+        customer_id = event.customer_id
+        if not 0 < len(customer_id) <= _SHORT_CUSTOMER_ID:
+            raise _Refer
+        event_type = event.type
+        strings = self._string_attrs.get(event_type)
+        if strings is None:
+            strings = self._strings_of(event_type)
+        ts = event.ts
+        ts_ms = ts.epoch_ms  # non-zero only when epoch_ms is the kind set
+        if not ts_ms or not MIN_TS_MS <= ts_ms <= MAX_TS_MS:
+            ts_ms = _ts(ts)
+        attrs: dict[str, Any] = {}
+        values = event.attrs
+        for name in values:  # keys and indexing: faster than .items() on upb maps
+            value = values[name]
+            text = value.string_value  # non-empty only when string_value is the kind set
+            if text and name in strings and len(text) <= _SHORT_STRING:
                 attrs[name] = text
-            else:
-                attrs[name] = _convert(text, value_type)
-            continue
-        python = _python_value(value)
-        if python is not None:  # None: an absent attribute, written explicitly
-            attrs[name] = _convert(python, value_type)
-    set_id, set_customer, set_type, set_ts, set_attrs = _EVENT_SETTERS
-    record = _new_object(EventRecord)
-    set_id(record, event_id)
-    set_customer(record, customer_id)
-    set_type(record, event_type)
-    set_ts(record, ts_ms)
-    set_attrs(record, attrs)
-    return record  # type: ignore[no-any-return]
+                continue
+            value_type = self._events[event_type].get(name)
+            if value_type is None:
+                raise _Refer
+            python = text if text else _python_value(value)
+            if python is not None:  # None: an absent attribute, written explicitly
+                attrs[name] = _convert(python, value_type)
+        record = _new_object(EventRecord)
+        _set_id(record, event_id)
+        _set_customer(record, customer_id)
+        _set_type(record, event_type)
+        _set_ts(record, ts_ms)
+        _set_attrs(record, attrs)
+        return record  # type: ignore[no-any-return]
+
+    def other(self, message: Any) -> Record:
+        kind = message.WhichOneof("kind")
+        if kind == "profile":
+            return _profile(message.profile, self._properties)
+        if kind == "erasure":
+            erasure = message.erasure
+            return ErasureRecord(_customer(erasure.forget_customer), _ts(erasure.ts))
+        raise _Refer  # no kind, or an event without id
 
 
 def _profile(profile: Any, declared: dict[str, ValueType]) -> ProfileRecord:

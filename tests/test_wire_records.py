@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -47,8 +48,10 @@ STRINGS = st.one_of(
     st.text(max_size=6),
     st.text(min_size=250, max_size=300, alphabet="ab€"),  # around the 256-character fast path bound
 )
+NUMBER_TEXTS = ["", ".", "-", "+", ".5", "5.", "12.50", "12.", "-0.001", "+4", "1e3", "1.2345", "1.230", "abc", "1..2",
+                "٣", "²", " 7", "007.50", "99999999999999999999", "999999999999999.99", "9999999999999999.9"]
 DECIMALS = st.one_of(
-    st.sampled_from(["", "12.50", "12.", ".5", "-0.001", "+4", "1e3", "1.2345", "abc", "1..2", "٣", "99999999999999999999"]),
+    st.sampled_from(NUMBER_TEXTS),
     st.decimals(allow_nan=False, allow_infinity=False, places=4).map(str),
 )
 
@@ -91,10 +94,15 @@ def fitting_values(draw: st.DrawFn, value_type: ValueType | None) -> records_pb2
         value.string_value = draw(st.sampled_from([*value_type.enum_values, "GRANTED"]))
     elif kind == "number":
         form = draw(st.sampled_from(["decimal", "string", "int", "double"]))
+        # Mostly plain text within the scale (the one pass reads it itself), sometimes anything.
+        text = draw(st.one_of(
+            st.builds(lambda whole, fraction: f"{whole}.{fraction}" if fraction else f"{whole}",
+                      st.integers(0, 10**16), st.text("0123456789", max_size=value_type.scale + 1)),
+            DECIMALS))
         if form == "decimal":
-            value.decimal_value = draw(DECIMALS)
+            value.decimal_value = text
         elif form == "string":
-            value.string_value = draw(DECIMALS)
+            value.string_value = text
         elif form == "int":
             value.int_value = draw(st.integers(-(10**6), 10**6))
         else:
@@ -205,6 +213,19 @@ def test_serialized_records_decode_the_same(messages: list[records_pb2.Record]) 
     assert outcome(validate_wire, parsed, True) == outcome(dict_path, parsed, True)
 
 
+@pytest.mark.parametrize("text", NUMBER_TEXTS)
+@pytest.mark.parametrize("kind", ["decimal_value", "string_value"])
+@pytest.mark.parametrize("attr", ["price", "score", "flag", "note"])  # scale 2, scale 3, bool, string
+def test_number_texts_read_as_the_dict_path_reads_them(text: str, kind: str, attr: str) -> None:
+    record = records_pb2.Record()
+    event = record.event
+    event.event_id, event.customer_id, event.ts.epoch_ms = "e-1", "c-1", BASE_MS
+    event.type = "product_viewed" if attr == "price" else "visit"
+    setattr(event.attrs[attr], kind, text)
+    for partial in (True, False):
+        assert outcome(validate_wire, [record], partial) == outcome(dict_path, [record], partial)
+
+
 def test_errors_are_capped_like_validate_batch() -> None:
     bad = records_pb2.Record()  # no kind: rejected at its index
     messages = [bad] * 150
@@ -214,14 +235,18 @@ def test_errors_are_capped_like_validate_batch() -> None:
                                                                         "profile, erasure)") for i in range(150)]
 
 
-def test_common_records_take_the_one_pass_path() -> None:
+def test_common_records_take_the_one_pass_path(monkeypatch: pytest.MonkeyPatch) -> None:
     """The generated benchmark's forms are accepted without the reference (not only equal to it)."""
     from service import wire_records
+
+    def no_reference(*args: Any) -> None:
+        raise AssertionError("the reference path was taken")
 
     record = records_pb2.Record()
     record.event.event_id, record.event.customer_id, record.event.type = "e-1", "c-1", "order_created"
     record.event.ts.epoch_ms = BASE_MS
     record.event.attrs["amount"].decimal_value = "129.90"
+    record.event.attrs["item_count"].string_value = "3.5"
     record.event.attrs["currency"].string_value = "EUR"
     record.event.attrs["product_ids"].list_value.values.extend(["p-2", "p-1"])
     profile = records_pb2.Record()
@@ -230,8 +255,7 @@ def test_common_records_take_the_one_pass_path() -> None:
     profile.profile.properties["email"].string_value = "Ali@X.COM"
     profile.profile.properties["tags"].list_value.values.append("vip")
     profile.profile.properties["country"].null_value = True
-    events, properties = SCHEMA.events, SCHEMA.properties
-    event_record = wire_records._record(record, events, properties)
-    assert event_record.attrs == {"amount": 12990, "currency": "EUR", "product_ids": ("p-1", "p-2")}
-    profile_record = wire_records._record(profile, events, properties)
+    monkeypatch.setattr(wire_records, "reference_record", no_reference)
+    event_record, profile_record = validate_wire([record, profile], SCHEMA).records
+    assert event_record.attrs == {"amount": 12990, "item_count": 350, "currency": "EUR", "product_ids": ("p-1", "p-2")}
     assert profile_record.properties == {"email": "ali@x.com", "tags": ("vip",), "country": None}
