@@ -48,7 +48,7 @@ def member_order(shard: Shard, members: BitMap) -> np.ndarray:
 
 def export_blocks(shard: Shard, members: BitMap, columns: Sequence[str], as_of_ms: int,
                   mandatory: Sequence[str] = (), block_rows: int = BLOCK_ROWS,
-                  ) -> Iterator[tuple[list[list[str | None]], int]]:
+                  ) -> Iterator[tuple[list[tuple[str | None, ...]], int]]:
     """(rows, left out) per block of members, in customer-id order; ValueError for a bad column list."""
     assert 1 <= block_rows <= MAX_BLOCK_ROWS
     missing = [name for name in mandatory if name not in columns]
@@ -60,9 +60,17 @@ def export_blocks(shard: Shard, members: BitMap, columns: Sequence[str], as_of_m
     for start in range(0, len(ordered), block_rows):
         block = ordered[start:start + block_rows]
         values = [reader.read(block) for reader in column_readers]
-        rows = [list(row) for row in zip(*values, strict=True)]
-        kept = [row for row in rows if all(row[i] is not None for i in required)] if required else rows
-        yield kept, len(rows) - len(kept)
+        if not required:
+            yield list(zip(*values, strict=True)), 0  # type: ignore[misc]
+            continue
+        keep = np.ones(len(block), dtype=bool)
+        for index in required:
+            keep &= np.array([v is not None for v in values[index]], dtype=bool)
+        if keep.all():
+            yield list(zip(*values, strict=True)), 0  # type: ignore[misc]
+            continue
+        kept = np.flatnonzero(keep).tolist()
+        yield [tuple(column[i] for column in values) for i in kept], len(block) - len(kept)  # type: ignore[misc]
 
 
 def write_csv(shard: Shard, members: BitMap, columns: Sequence[str], out: TextIO, *, as_of_ms: int,
@@ -73,7 +81,7 @@ def write_csv(shard: Shard, members: BitMap, columns: Sequence[str], out: TextIO
     writer.writerow(columns)
     written = left_out = done = 0
     for rows, skipped in export_blocks(shard, members, columns, as_of_ms, mandatory, block_rows):
-        writer.writerows([["" if v is None else v for v in row] for row in rows])
+        writer.writerows(rows)  # csv writes None as an empty cell
         written += len(rows)
         left_out += skipped
         done += len(rows) + skipped

@@ -17,8 +17,12 @@ and never with a loop over customers:
 * categories and products viewed / bought in the last `window_days`: the window's event rows masked by
   membership, one bincount of their codes.
 
-A partial holds counts for every value (not a per-shard top list, which would not merge exactly); the
-top lists are cut after merging.
+Top lists: a partial lists, per dimension, the values whose segment count reaches the `top`-th largest
+(ties included, so one shard's list is exact under the report's order) and `omitted`, the largest
+segment count it left out. One partial finishes exactly. Several partials (a cluster) merge into
+lower bounds for values some shard omitted; `uncertain_tops` names the dimensions where that can
+matter and which values to count exactly, `value_counts` counts them on every shard (a second,
+small round), and `with_exact_counts` puts the exact figures in.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ DEFAULT_WINDOW_DAYS = 30
 MAX_WINDOW_DAYS = 3660
 LTV_QUANTILES = (0.2, 0.4, 0.6, 0.8, 0.95)
 MAX_LTV_EDGES = 32
+MAX_TOP = 1000
 
 Pair = tuple[int, int]  # (in the segment, in the base)
 
@@ -59,9 +64,11 @@ Pair = tuple[int, int]  # (in the segment, in the base)
 class InsightsRequest:
     window_days: int = DEFAULT_WINDOW_DAYS
     ltv_edges: tuple[int, ...] = ()  # scaled amounts, ascending: buckets (-inf, e0), [e0, e1), ..., [en, inf)
+    top: int = 10  # values per top list
 
     def __post_init__(self) -> None:
         assert 1 <= self.window_days <= MAX_WINDOW_DAYS, self.window_days
+        assert 1 <= self.top <= MAX_TOP, self.top
         assert len(self.ltv_edges) <= MAX_LTV_EDGES
         assert list(self.ltv_edges) == sorted(set(self.ltv_edges)), "edges ascending, distinct"
 
@@ -78,6 +85,8 @@ class InsightsPartial:
     ltv_buckets: list[Pair] = field(default_factory=list)  # len(ltv_edges) + 1 buckets
     breakdowns: dict[str, dict[str, Pair]] = field(default_factory=dict)
     window_tops: dict[str, dict[str, Pair]] = field(default_factory=dict)
+    # Per dimension (breakdown or window top): the largest segment count of a value not listed.
+    omitted: dict[str, int] = field(default_factory=dict)
 
     def merge(self, other: InsightsPartial) -> InsightsPartial:
         assert len(self.ltv_buckets) in (0, len(other.ltv_buckets)) or not other.ltv_buckets
@@ -89,6 +98,8 @@ class InsightsPartial:
             if self.ltv_buckets else list(other.ltv_buckets),
             breakdowns=_merge_maps(self.breakdowns, other.breakdowns),
             window_tops=_merge_maps(self.window_tops, other.window_tops),
+            omitted={name: self.omitted.get(name, 0) + other.omitted.get(name, 0)
+                     for name in {*self.omitted, *other.omitted}},
         )
 
 
@@ -132,17 +143,41 @@ def shard_insights(shard: Shard, members: BitMap, as_of_ms: int, request: Insigh
             partial.orders = (int(seg_rows.sum()), int(base_rows.sum()))
             partial.revenue = (int(amount[seg_rows].sum()), int(amount[base_rows].sum()))
             partial.buyers = (len(np.unique(rows.customers[seg_rows])), len(np.unique(rows.customers[base_rows])))
-    partial.ltv_buckets = _ltv_buckets(shard, as_of_ms, request.ltv_edges, in_segment, in_base)
+    partial.ltv_buckets = _ltv_buckets(lifetime_values(shard, as_of_ms), request.ltv_edges, in_segment, in_base)
     for name in BREAKDOWN_PROPERTIES:
-        counted = _breakdown(shard, name, members, alive, in_segment, in_base)
-        if counted is not None:
-            partial.breakdowns[name] = counted
+        counts = _breakdown(shard, name, members, alive, in_segment, in_base)
+        if counts is not None:
+            top = None if name in FULL_BREAKDOWNS else request.top
+            partial.breakdowns[name], partial.omitted[name] = counts.listed(top, None)
     start, end = window_bounds(shard.calendar, as_of_ms, Last(Duration("days", request.window_days)))
     for name, event, attr in WINDOW_TOPS:
-        counted = _window_top(shard, event, attr, start, end, in_segment, in_base)
-        if counted is not None:
-            partial.window_tops[name] = counted
+        counts = _window_top(shard, event, attr, start, end, in_segment, in_base)
+        if counts is not None:
+            partial.window_tops[name], partial.omitted[name] = counts.listed(request.top, None)
     return partial
+
+
+def value_counts(shard: Shard, members: BitMap, as_of_ms: int, request: InsightsRequest,
+                 wanted: dict[str, tuple[str, ...] | None]) -> dict[str, dict[str, Pair]]:
+    """Exact (segment, base) counts of the wanted values per dimension (None: every value) on this
+    shard: the second round of a cluster's top lists."""
+    alive = shard.alive
+    members = members & alive
+    in_segment = np.zeros(shard.ids.allocated + 1, dtype=bool)
+    in_segment[ids_from_bitmap(members)] = True
+    in_base = np.zeros(len(in_segment), dtype=bool)
+    in_base[ids_from_bitmap(alive)] = True
+    start, end = window_bounds(shard.calendar, as_of_ms, Last(Duration("days", request.window_days)))
+    tops = {name: (event, attr) for name, event, attr in WINDOW_TOPS}
+    out: dict[str, dict[str, Pair]] = {}
+    for name, values in wanted.items():
+        if name in tops:
+            counts = _window_top(shard, *tops[name], start, end, in_segment, in_base)
+        else:
+            assert name in BREAKDOWN_PROPERTIES, name
+            counts = _breakdown(shard, name, members, alive, in_segment, in_base)
+        out[name] = {} if counts is None else counts.listed(None, values)[0]
+    return out
 
 
 def bsi_sum(bsi: BitSlicedIndex, universe: BitMap) -> int:
@@ -203,50 +238,90 @@ def readable_edges(edges: Sequence[float], scale: int = DEFAULT_SCALE) -> tuple[
     return tuple(sorted(out))[:MAX_LTV_EDGES]  # a handful of quantiles: never near the bound
 
 
-def _ltv_buckets(shard: Shard, as_of_ms: int, edges: tuple[int, ...], in_segment: np.ndarray,
+def _ltv_buckets(values: np.ndarray, edges: tuple[int, ...], in_segment: np.ndarray,
                  in_base: np.ndarray) -> list[Pair]:
     buckets = len(edges) + 1
     if not edges:
         return [(int(in_segment.sum()), int(in_base.sum()))]
-    values = lifetime_values(shard, as_of_ms)
-    where = np.searchsorted(np.asarray(edges, dtype=np.int64), values, side="right")
-    seg = np.bincount(where[in_segment], minlength=buckets)
-    base = np.bincount(where[in_base], minlength=buckets)
+    where = np.searchsorted(np.asarray(edges, dtype=np.int64), values[in_base], side="right")
+    base = np.bincount(where, minlength=buckets)
+    seg = np.bincount(np.searchsorted(np.asarray(edges, dtype=np.int64), values[in_segment], side="right"),
+                      minlength=buckets)
     return [(int(s), int(b)) for s, b in zip(seg, base, strict=True)]
 
 
+@dataclass(frozen=True)
+class ValueCounts:
+    """Counts of every value of one dimension on one shard, as arrays (no Python object per value)."""
+
+    words: list[str]  # value of each code
+    segment: np.ndarray  # int64 per code
+    base: np.ndarray
+    extra: dict[str, Pair]  # values outside the code space (NOT_SET)
+
+    def listed(self, top: int | None, only: tuple[str, ...] | None) -> tuple[dict[str, Pair], int]:
+        """(value -> counts for the values listed, largest segment count left out). top=None and
+        only=None: every value the base holds; `only`: those values (counted exactly, 0 if absent)."""
+        out: dict[str, Pair] = {}
+        if only is not None:
+            position = {word: code for code, word in enumerate(self.words)}
+            for value in only:
+                if value in self.extra:
+                    out[value] = self.extra[value]
+                elif value in position:
+                    code = position[value]
+                    out[value] = (int(self.segment[code]), int(self.base[code]))
+                else:
+                    out[value] = (0, 0)
+            return out, 0
+        out.update({k: v for k, v in self.extra.items() if v[1]})
+        if top is None:
+            chosen = np.flatnonzero(self.base)
+            left = 0
+        else:
+            held = np.flatnonzero(self.segment)
+            if len(held) > top:
+                # The top-th largest segment count, ties kept: the list is exact under any tie order.
+                threshold = np.partition(self.segment[held], len(held) - top)[len(held) - top]
+                chosen = held[self.segment[held] >= threshold]
+                rest = held[self.segment[held] < threshold]
+                left = int(self.segment[rest].max()) if len(rest) else 0
+            else:
+                chosen, left = held, 0
+        out.update({self.words[int(c)]: (int(self.segment[c]), int(self.base[c])) for c in chosen})
+        return out, left
+
+
 def _breakdown(shard: Shard, name: str, members: BitMap, alive: BitMap, in_segment: np.ndarray,
-               in_base: np.ndarray) -> dict[str, Pair] | None:
+               in_base: np.ndarray) -> ValueCounts | None:
     column = shard.column(name)
     if column is None:  # nobody ever had it: everyone is without
-        return {NOT_SET: (len(members), len(alive))} if len(alive) else None
-    out: dict[str, Pair] = {}
+        if not len(alive):
+            return None
+        return ValueCounts([], np.zeros(0, np.int64), np.zeros(0, np.int64), {NOT_SET: (len(members), len(alive))})
     if isinstance(column, SetColumn):
-        for code, bitmap in enumerate(column.bitmaps):
-            pair = (bitmap.intersection_cardinality(members), bitmap.intersection_cardinality(alive))
-            if pair[1]:
-                out[column.dictionary.values[code]] = pair
+        seg = np.array([b.intersection_cardinality(members) for b in column.bitmaps], dtype=np.int64)
+        base = np.array([b.intersection_cardinality(alive) for b in column.bitmaps], dtype=np.int64)
         without = (len(members) - column.exists.intersection_cardinality(members),
                    len(alive) - column.exists.intersection_cardinality(alive))
-    elif isinstance(column, StringColumn):
-        slots = len(column.dictionary) + 1  # the last slot counts "no value" (code -1)
-        codes = np.full(len(in_segment), slots - 1, dtype=np.int64)
-        held = min(len(column.code_of), len(codes))
-        codes[:held] = np.where(column.code_of[:held] < 0, slots - 1, column.code_of[:held])
-        seg = np.bincount(codes[in_segment], minlength=slots)
-        base = np.bincount(codes[in_base], minlength=slots)
-        for code in np.flatnonzero(base[:-1]):
-            out[column.dictionary.values[int(code)]] = (int(seg[code]), int(base[code]))
-        without = (int(seg[-1]), int(base[-1]))
-    else:
+        return ValueCounts(column.dictionary.values, seg, base, {NOT_SET: without})
+    if not isinstance(column, StringColumn):
         return None
-    if without[1]:
-        out[NOT_SET] = without
-    return out
+    values = len(column.dictionary)
+    member_ids = ids_from_bitmap(members)
+    inside = member_ids[member_ids < len(column.code_of)]
+    codes = column.code_of[inside]
+    seg = np.bincount(codes[codes >= 0], minlength=values)
+    # Every customer's code is counted in `holders` as it is written; erased customers hold none.
+    base = column.holders[:values].astype(np.int64)
+    if len(base) < values:
+        base = np.concatenate([base, np.zeros(values - len(base), np.int64)])
+    not_set = (len(members) - int(seg.sum()), len(alive) - int(base.sum()))
+    return ValueCounts(column.dictionary.values, seg, base, {NOT_SET: not_set})
 
 
 def _window_top(shard: Shard, event: str, attr: str, start: int | None, end: int, in_segment: np.ndarray,
-                in_base: np.ndarray) -> dict[str, Pair] | None:
+                in_base: np.ndarray) -> ValueCounts | None:
     index = shard.event_index(event)
     if index is None or attr not in index.store.attributes:
         return None
@@ -265,7 +340,7 @@ def _window_top(shard: Shard, event: str, attr: str, start: int | None, end: int
     slots = len(dictionary)
     seg = np.bincount(codes[in_segment[customers]], minlength=slots)
     base = np.bincount(codes[in_base[customers]], minlength=slots)
-    return {dictionary.values[int(c)]: (int(seg[c]), int(base[c])) for c in np.flatnonzero(base)}
+    return ValueCounts(dictionary.values, seg, base, {})
 
 
 # --- the report --------------------------------------------------------------------------------
@@ -308,13 +383,55 @@ class Insights:
 FULL_BREAKDOWNS = ("marketing_consent", "sms_consent")
 
 
+def merge_partials(partials: Sequence[InsightsPartial]) -> InsightsPartial:
+    assert partials
+    total = partials[0]
+    for partial in partials[1:]:
+        total = total.merge(partial)
+    return total
+
+
+def uncertain_tops(partials: Sequence[InsightsPartial], top: int) -> dict[str, tuple[str, ...] | None]:
+    """Dimensions whose merged top list needs exact counts from every shard, with the values to count
+    (None: every value, when a value no shard listed could still belong in the top). Empty for one
+    partial, or when no shard left a value out."""
+    if len(partials) <= 1:
+        return {}
+    total = merge_partials(partials)
+    out: dict[str, tuple[str, ...] | None] = {}
+    for name, left_out in total.omitted.items():
+        if left_out == 0:
+            continue
+        values = {**total.breakdowns, **total.window_tops}.get(name, {})
+        ranked = _ranked(values, top)
+        chosen = {r.value for r in ranked}
+        # Merged counts are lower bounds; a value's exact count exceeds its bound by at most
+        # `left_out` (the sum of what the shards that did not list it could have left out). The chosen
+        # set is certain when every other value's bound + left_out stays below the top-th bound.
+        best_other = max((pair[0] for value, pair in values.items() if value not in chosen), default=0)
+        certain = len(ranked) == top and ranked[-1].segment > best_other + left_out
+        out[name] = tuple(sorted(chosen)) if certain else None
+    return out
+
+
+def with_exact_counts(total: InsightsPartial, exact: Sequence[dict[str, dict[str, Pair]]]) -> InsightsPartial:
+    """`total` with the dimensions of the second round replaced by the shards' exact counts summed."""
+    merged: dict[str, dict[str, Pair]] = {}
+    for shard_counts in exact:
+        merged = _merge_maps(merged, shard_counts)
+    for name, values in merged.items():
+        target = total.window_tops if name in total.window_tops else total.breakdowns
+        target[name] = values
+        total.omitted[name] = 0
+    return total
+
+
 def finish_insights(partials: Sequence[InsightsPartial], request: InsightsRequest, top: int = 10,
                     amount_scale: int = DEFAULT_SCALE) -> Insights:
     """Sum the shards' partials; shares, averages and top lists (consent breakdowns in full)."""
     assert partials and top >= 1
-    total = partials[0]
-    for partial in partials[1:]:
-        total = total.merge(partial)
+    total = merge_partials(partials)
+    assert len(partials) == 1 or not any(total.omitted.values()), "run the second round (uncertain_tops) first"
     unit = Decimal(1).scaleb(-amount_scale)
     breakdowns = {name: _ranked(values, None if name in FULL_BREAKDOWNS else top)
                   for name, values in sorted(total.breakdowns.items())}
@@ -345,5 +462,5 @@ def engine_insights(shard: Shard, members: BitMap, as_of_ms: int, *, window_days
     """Both phases on one shard (the embedded engine): bucket edges from this base's LTV quantiles."""
     scale = amount_scale(shard)
     edges = readable_edges(ltv_quantile_edges(shard, as_of_ms), scale)
-    request = InsightsRequest(window_days=window_days, ltv_edges=edges)
+    request = InsightsRequest(window_days=window_days, ltv_edges=edges, top=top)
     return finish_insights([shard_insights(shard, members, as_of_ms, request)], request, top, scale)

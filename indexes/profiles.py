@@ -24,6 +24,7 @@ from indexes.shard.bsi import BitSlicedIndex
 from indexes.shard.event_store import MISSING_BOOL, MISSING_NUMBER
 from indexes.shard.property_index import BoolColumn, NumericColumn, SetColumn, StringColumn
 from indexes.shard.shard import AMOUNT_ATTR, ORDER_EVENT, Shard
+from indexes.text_columns import dates_text, instants_text, numbers_text
 
 CUSTOMER_ID = "customer_id"
 COMPUTED = ("order_count", "lifetime_value", "first_order_at", "last_order_at", "last_seen_at")
@@ -97,8 +98,7 @@ class ColumnReader:
             return (lambda ids: [None] * len(ids)), (lambda ids: (np.ones(len(ids), bool), np.zeros(len(ids))))
         if isinstance(column, StringColumn):
             words = np.array([*column.dictionary.values, None], dtype=object)  # code -1 -> None
-            rank = np.zeros(len(words), dtype=np.int64)
-            rank[:-1] = np.argsort(np.argsort(np.array(column.dictionary.values, dtype=object)))
+            ranks: list[np.ndarray] = []  # built on the first sort only (exports never sort)
 
             def codes(ids: np.ndarray) -> np.ndarray:
                 inside = ids < len(column.code_of)
@@ -106,7 +106,15 @@ class ColumnReader:
                 out[inside] = column.code_of[ids[inside]]
                 return out
 
-            return (lambda ids: words[codes(ids)].tolist()), (lambda ids: (codes(ids) < 0, rank[codes(ids)]))
+            def string_keys(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                if not ranks:
+                    rank = np.zeros(len(words), dtype=np.int64)
+                    rank[:-1] = np.argsort(np.argsort(np.array(column.dictionary.values, dtype=object)))
+                    ranks.append(rank)
+                found = codes(ids)
+                return found < 0, ranks[0][found]
+
+            return (lambda ids: words[codes(ids)].tolist()), string_keys
         if isinstance(column, NumericColumn):
             bsi = column.bsi
             return self._numeric(*_bsi_arrays(bsi, shard), value_type.kind, value_type.scale)
@@ -133,16 +141,7 @@ class ColumnReader:
 
     def _numeric(self, values: np.ndarray, present: np.ndarray, kind: str,
                  scale: int) -> tuple[Reader, Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]]:
-        formats = self._formats
-        text: Callable[[int], str]
-        if kind == "timestamp":
-            text = formats.instant
-        elif kind == "date":
-            text = formats.date
-        elif kind == "count":
-            text = str
-        else:
-            text = lambda v: formats.number(v, scale)  # noqa: E731
+        calendar = self._shard.calendar
 
         def gather(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             inside = ids < len(values)
@@ -154,7 +153,16 @@ class ColumnReader:
 
         def read(ids: np.ndarray) -> list[str | None]:
             has, got = gather(ids)
-            return [text(v) if h else None for v, h in zip(got.tolist(), has.tolist(), strict=True)]
+            if kind == "timestamp":
+                text = instants_text(got, calendar)
+            elif kind == "date":
+                text = dates_text(got)
+            else:
+                text = numbers_text(got, 0 if kind == "count" else scale)
+            out: list[str | None] = text.tolist()
+            for missing in np.flatnonzero(~has).tolist():
+                out[missing] = None
+            return out
 
         def keys(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             has, got = gather(ids)

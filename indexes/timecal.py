@@ -66,6 +66,10 @@ class Calendar:
         """Local calendar date of an instant, as days since 1970-01-01."""
         return (t_ms + self.offset_ms(t_ms)) // MS_PER_DAY
 
+    def offsets_ms(self, t_ms: np.ndarray) -> np.ndarray:
+        """UTC offset in force at each instant (vectorised offset_ms)."""
+        return self._offsets[np.searchsorted(self._starts, t_ms, side="right") - 1]
+
     def local_days(self, t_ms: np.ndarray) -> np.ndarray:
         index = np.searchsorted(self._starts, t_ms, side="right") - 1
         return (t_ms + self._offsets[index]) // MS_PER_DAY
