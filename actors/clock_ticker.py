@@ -36,6 +36,8 @@ class ClockTicker:
         self.appended = 0  # ticks that changed something
         self.failed = 0
         self.last_round_ms = 0.0  # how long the last round took
+        self._idle = asyncio.Event()  # no round running
+        self._idle.set()
 
     async def run(self) -> None:
         # Ends when cancelled (Cluster.close); one round per interval.
@@ -43,7 +45,19 @@ class ClockTicker:
             await asyncio.sleep(self._interval_ms / 1000)
             await self.round()
 
+    async def wait_idle(self) -> None:
+        """Until no round is running (compaction starts only then: a tick it refused would mark the shard
+        down at the router)."""
+        await self._idle.wait()
+
     async def round(self, at_ms: int | None = None) -> None:
+        self._idle.clear()
+        try:
+            await self._round(at_ms)
+        finally:
+            self._idle.set()
+
+    async def _round(self, at_ms: int | None) -> None:
         started = time.perf_counter()
         when = now_ms() if at_ms is None else at_ms
         serving = [c for c in self._clients if c.serving]

@@ -437,8 +437,9 @@ class Cluster(ClusterSegments):
             raise ShardUnavailableError("compaction is already running")
         self._compacting = True
         try:
-            # Ingests already started finish first (they are between prepare and commit).
+            # Ingests already started finish first (they are between prepare and commit), and clock ticks.
             await asyncio.gather(*list(self._ingests), return_exceptions=True)
+            await self.ticker.wait_idle()
             reports: list[ShardCompactionInfo] = []
             for client in self._clients:
                 with self._slots([client.shard]):

@@ -58,6 +58,7 @@ class ClusterSegments:
     _schema: Schema
     _schema_version: int
     _declare_lock: asyncio.Lock
+    _compacting: bool
 
     def _slots(self, shards: Iterable[int]) -> AbstractContextManager[None]: ...  # type: ignore[empty-body]
 
@@ -80,6 +81,10 @@ class ClusterSegments:
         await self._feed.close()
 
     async def _tick(self, client: ShardClient, at_ms: int) -> bool:
+        if self._compacting:
+            # A compacting shard refuses calls, and a refused call marks it down at the router until the
+            # next probe: ticks wait for the end rather than make the health check flap after it.
+            return False
         with self._slots([client.shard]):
             return bool(await client.call("advance_clock", at_ms))
 
