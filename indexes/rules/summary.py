@@ -114,13 +114,16 @@ class Wording(ABC):
     @abstractmethod
     def segment(self, segment_id: str, negated: bool) -> str: ...
 
-    @abstractmethod
-    def join(self, kind: str, clauses: list[str]) -> str:
-        """kind "all": every clause holds; "any": at least one."""
+    and_word: str  # joins the clauses of an `all`
+    or_word: str  # joins the clauses of an `any`
 
-    @abstractmethod
+    def join(self, kind: str, clauses: list[str]) -> str:
+        """kind "all": every clause holds; "any": at least one. "a, b and c"."""
+        return joined(clauses, self.and_word if kind == "all" else self.or_word)
+
     def nested(self, text: str) -> str:
-        """A group inside another group."""
+        """A group inside another group: parenthesised in every language."""
+        return f"({text})"
 
     @abstractmethod
     def sentence(self, body: str) -> str: ...
@@ -263,6 +266,11 @@ def number_text(value: Decimal | int) -> str:
         return str(value)
     text = format(value, "f")
     return text
+
+
+def joined(items: list[str], word: str) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" {word} " + items[-1]
 
 
 def is_set_op(op: str) -> bool:

@@ -21,7 +21,7 @@ from indexes.rules.model import (
     Value,
     Window,
 )
-from indexes.rules.summary import NUMBER_NEGATION, CountForm, Wording, is_set_op, number_text
+from indexes.rules.summary import NUMBER_NEGATION, CountForm, Wording, is_set_op, joined, number_text
 
 PROPERTY_LABELS = {
     "email": "E-Mail-Adresse", "phone": "Telefonnummer", "account_status": "Kontostatus",
@@ -123,8 +123,7 @@ def quoted(value: object) -> str:
 
 
 def _list(values: tuple, word: str) -> str:
-    items = [quoted(v) for v in values]
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" {word} " + items[-1]
+    return joined([quoted(v) for v in values], word)
 
 
 def _neither(values: tuple) -> str:
@@ -217,6 +216,9 @@ def _set(op: str, value: Value, verb: str = "enthalten") -> str:
 
 
 class German(Wording):
+    and_word = "und"
+    or_word = "oder"
+
     def property(self, name: str, op: str, value: Value) -> str:
         label = _label(name)
         plural = name in SET_PROPERTIES
@@ -292,13 +294,6 @@ class German(Wording):
 
     def segment(self, segment_id: str, negated: bool) -> str:
         return f"die {'nicht ' if negated else ''}zum Segment {quoted(segment_id)} gehören"
-
-    def join(self, kind: str, clauses: list[str]) -> str:
-        word = "und" if kind == "all" else "oder"
-        return ", ".join(clauses[:-1]) + f" {word} " + clauses[-1]
-
-    def nested(self, text: str) -> str:
-        return f"({text})"
 
     def sentence(self, body: str) -> str:
         return f"Kunden, {body}."

@@ -16,7 +16,7 @@ from indexes.rules.model import (
     Value,
     Window,
 )
-from indexes.rules.summary import NUMBER_NEGATION, CountForm, Wording, is_set_op, number_text
+from indexes.rules.summary import NUMBER_NEGATION, CountForm, Wording, is_set_op, joined, number_text
 
 PROPERTY_LABELS = {
     "email": "e-mail address", "phone": "phone number", "account_status": "account status",
@@ -108,8 +108,7 @@ def quoted(value: object) -> str:
 
 
 def _list(values: tuple, word: str) -> str:
-    items = [quoted(v) for v in values]
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" {word} " + items[-1]
+    return joined([quoted(v) for v in values], word)
 
 
 def _span(duration: Duration) -> str:
@@ -183,6 +182,9 @@ def _negated_compare(op: str, value: Value, verb: str) -> str:
 
 
 class English(Wording):
+    and_word = "and"
+    or_word = "or"
+
     def property(self, name: str, op: str, value: Value) -> str:
         label = _label(name)
         if op == "exists":
@@ -271,13 +273,6 @@ class English(Wording):
 
     def segment(self, segment_id: str, negated: bool) -> str:
         return f"who are {'not ' if negated else ''}in segment {quoted(segment_id)}"
-
-    def join(self, kind: str, clauses: list[str]) -> str:
-        word = "and" if kind == "all" else "or"
-        return ", ".join(clauses[:-1]) + f" {word} " + clauses[-1]
-
-    def nested(self, text: str) -> str:
-        return f"({text})"
 
     def sentence(self, body: str) -> str:
         return f"Customers {body}."

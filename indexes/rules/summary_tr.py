@@ -23,7 +23,7 @@ from indexes.rules.model import (
     Value,
     Window,
 )
-from indexes.rules.summary import NUMBER_NEGATION, CountForm, Wording, is_set_op, number_text
+from indexes.rules.summary import NUMBER_NEGATION, CountForm, Wording, is_set_op, joined, number_text
 
 PROPERTY_LABELS = {
     "email": "e-posta adresi", "phone": "telefon numarası", "account_status": "hesap durumu",
@@ -105,8 +105,7 @@ def quoted(value: object) -> str:
 
 
 def _list(values: tuple, word: str) -> str:
-    items = [quoted(v) for v in values]
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" {word} " + items[-1]
+    return joined([quoted(v) for v in values], word)
 
 
 def _span(duration: Duration) -> str:
@@ -193,6 +192,9 @@ def _set(label: str, op: str, value: Value) -> str:
 
 
 class Turkish(Wording):
+    and_word = "ve"
+    or_word = "veya"
+
     def property(self, name: str, op: str, value: Value) -> str:
         label = _label(name)
         if op == "exists":
@@ -264,13 +266,6 @@ class Turkish(Wording):
 
     def segment(self, segment_id: str, negated: bool) -> str:
         return f"{quoted(segment_id)} segmentinde {'olmayan' if negated else 'olan'}"
-
-    def join(self, kind: str, clauses: list[str]) -> str:
-        word = "ve" if kind == "all" else "veya"
-        return ", ".join(clauses[:-1]) + f" {word} " + clauses[-1]
-
-    def nested(self, text: str) -> str:
-        return f"({text})"
 
     def sentence(self, body: str) -> str:
         start = 1 if body.startswith("(") else 0  # capitalise the first word, also inside a parenthesis
