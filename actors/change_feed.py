@@ -7,14 +7,15 @@ waits on this one feed instead of polling the shards: one blocked thread per sha
 number of streams. A stream reads a shard only when the feed says that shard's log moved past the
 stream's position (Cluster.next_changes).
 
-Started by the first Watch and stopped by `close`. A shard that is down is retried every RETRY_MS.
+Started by the first Watch and stopped by `close`. A shard that is down is retried every RETRY_MS; no
+poll is sent while the cluster compacts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from actors.api_segments import ShardPosition
 from actors.shard_client import ShardClient
@@ -26,8 +27,10 @@ RETRY_MS = 500
 class ChangeFeed:
     """Used from the cluster's asyncio loop only."""
 
-    def __init__(self, clients: Sequence[ShardClient], long_poll_ms: int = LONG_POLL_MS) -> None:
+    def __init__(self, clients: Sequence[ShardClient], paused: Callable[[], bool] = lambda: False,
+                 long_poll_ms: int = LONG_POLL_MS) -> None:
         self._clients = clients
+        self._paused = paused  # while true (compaction), no poll is sent: a refused one marks the shard down
         self._long_poll_ms = long_poll_ms
         self._ends: list[tuple[int, int] | None] = [None] * len(clients)  # (epoch, next seq) per shard
         self._changed = asyncio.Event()
@@ -77,6 +80,9 @@ class ChangeFeed:
         # Ends when cancelled by close(); each turn is one long poll (or one pause after a failure).
         while True:
             known = self._ends[shard]
+            if self._paused():
+                await asyncio.sleep(RETRY_MS / 1000)
+                continue
             try:
                 if known is None:
                     end = await client.call("changes_end")

@@ -70,7 +70,7 @@ class ClusterSegments:
     def _init_segments(self) -> None:
         self._catalog = Catalog()
         self._catalog_suspect = True  # read from the shards by _sync_catalogs at start
-        self._feed = ChangeFeed(self._clients)
+        self._feed = ChangeFeed(self._clients, lambda: self._compacting)
         self.ticker = ClockTicker(self._clients, self._tick)
         self._ticker_task = asyncio.get_running_loop().create_task(self.ticker.run(), name="clock-ticker")
 
