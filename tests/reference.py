@@ -29,6 +29,7 @@ from indexes.rules.model import (
     SegmentCondition,
     Since,
     Sum,
+    segment_ids,
 )
 from indexes.schema import Schema, ValueType
 from tests.reference_time import day_start, next_day, recent_lower_bound
@@ -85,6 +86,24 @@ class ReferenceEvaluator:
 
     def count(self, rule: Node, as_of_ms: int, segments: dict[str, set[str]] | None = None) -> int:
         return len(self.members(rule, as_of_ms, segments))
+
+    def saved_members(self, rules: dict[str, Node], as_of_ms: int) -> dict[str, set[str]]:
+        """Members of saved segments (id -> current rule) at as_of, every `segment` node resolved by
+        evaluating that segment's rule at the same as_of (RULES.md: membership of another saved
+        segment). The graph has no cycles; the recursion is bounded by the number of segments."""
+        resolved: dict[str, set[str]] = {}
+
+        def resolve(segment_id: str, depth: int) -> set[str]:
+            assert depth <= len(rules), "a cycle among saved segments"
+            if segment_id not in resolved:
+                for upstream in segment_ids(rules[segment_id]):
+                    resolve(upstream, depth + 1)
+                resolved[segment_id] = self.members(rules[segment_id], as_of_ms, resolved)
+            return resolved[segment_id]
+
+        for segment_id in rules:
+            resolve(segment_id, 0)
+        return resolved
 
     def _holds(self, node: Node, cid: str, customer: Customer, as_of: int, segments: dict) -> bool:
         if isinstance(node, All):
