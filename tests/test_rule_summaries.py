@@ -19,7 +19,16 @@ from hypothesis import strategies as st
 
 from indexes.rules import load_rule
 from indexes.rules.model import COUNT_OPS, All, AnyOf, Count, Node, Not
-from indexes.rules.summary import LANGUAGES, CountForm, Group, Phrase, Summary, count_form, normal_form, summarize
+from indexes.rules.summary import (
+    LANGUAGES,
+    CountForm,
+    Group,
+    Phrase,
+    Summary,
+    count_form,
+    normal_form,
+    summarize,
+)
 from tests.paths import SEED_SUITE
 from tests.strategies_rules import extended_schema, rules
 
