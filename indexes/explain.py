@@ -231,7 +231,8 @@ def _facts_text(facts: dict[str, Any]) -> str:
     if "measure" not in facts:
         return f"{facts['property']} = {shown}"
     window = f"{facts['window_from'] or 'all time'} .. {facts['window_to']}"
-    return f"{facts['measure']} = {shown} ({facts['matching_events']} matching {facts['event']} events, {window})"
+    label = facts.get("property", facts["measure"])  # order_count & co. are event measures underneath
+    return f"{label} = {shown} ({facts['matching_events']} matching {facts['event']} events, {window})"
 
 
 __all__ = ["ExplainNode", "Explanation", "UnknownCustomerError", "explain_customer", "render_explanation"]
