@@ -54,3 +54,10 @@ def test_popcount_fallback_equals_bitwise_count() -> None:
     expected = [sum(bin(int(w)).count("1") for w in row) for row in words]
     assert bitmaps.popcounts_unpacked(words).tolist() == expected
     assert bitmaps._popcounts(words).tolist() == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(ids=st.lists(st.integers(0, 999), max_size=400), size_extra=st.integers(0, 5000))
+def test_unsorted_ids_build_the_same_bitmap(ids: list[int], size_extra: int) -> None:
+    array = np.array(ids, dtype=np.uint32)
+    assert bitmaps.bitmap_from_unsorted_ids(array, 1000 + size_extra) == bitmaps.bitmap_from_ids(array)

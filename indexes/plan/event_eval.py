@@ -19,7 +19,7 @@ from indexes.plan.compile import EventLeaf
 from indexes.plan.filters import compare_values, filter_mask
 from indexes.plan.time_bounds import Bounds, time_op_bounds, window_bounds
 from indexes.rules.model import AllTime
-from indexes.shard.bitmaps import bitmap_from_ids, bitmap_from_mask, ids_from_bitmap
+from indexes.shard.bitmaps import bitmap_from_ids, bitmap_from_mask, bitmap_from_unsorted_ids, ids_from_bitmap
 from indexes.shard.bsi import BitSlicedIndex
 from indexes.shard.event_index import EventTypeIndex
 from indexes.shard.event_store import Rows
@@ -143,14 +143,14 @@ def present_in_window(index: EventTypeIndex, shard: Shard, start: int | None, en
         last_day -= 1
     if first_day > last_day:
         rows = index.store.window(start, end)
-        return bitmap_from_ids(rows.customers)
+        return bitmap_from_unsorted_ids(rows.customers, shard.ids.allocated)
     parts = [index.present_on_days(first_day, last_day)]
     head_end = calendar.day_start_ms(first_day) - 1
     if start is not None and start <= head_end:
-        parts.append(bitmap_from_ids(index.store.window(start, head_end).customers))
+        parts.append(bitmap_from_unsorted_ids(index.store.window(start, head_end).customers, shard.ids.allocated))
     tail_start = calendar.day_start_ms(last_day + 1)
     if tail_start <= end:
-        parts.append(bitmap_from_ids(index.store.window(tail_start, end).customers))
+        parts.append(bitmap_from_unsorted_ids(index.store.window(tail_start, end).customers, shard.ids.allocated))
     return BitMap.union(*parts)
 
 
@@ -165,7 +165,7 @@ def _row_mask(
         # rows pays when so few rows are left that the aggregate takes its sorted path.
         member = np.zeros(size, dtype=bool)
         member[ids_from_bitmap(universe)] = True
-        mask = member[rows.customers]
+        mask = np.take(member, rows.customers)  # ~1.5x faster than member[uint32 ids] (no index copy)
         if not per_customer.sorted_path(int(np.count_nonzero(mask)), size):
             mask = None
     if leaf.filters and len(rows):

@@ -25,6 +25,20 @@ def bitmap_from_ids(ids: np.ndarray) -> BitMap:
     return BitMap(buffer)
 
 
+def bitmap_from_unsorted_ids(ids: np.ndarray, size: int) -> BitMap:
+    """bitmap_from_ids for ids in no particular order (a time window's customers), all below
+    `size`. Roaring inserts scattered ids one by one; measured at 524 k ids: 12 k scattered ids
+    0.68 ms as they are, 0.23 ms sorted first (sort included); from 1/16 of `size` on, marking
+    a mask and packing it (bitmap_from_mask) beats the sort."""
+    if len(ids) < _SORT_BEFORE_BUILD:
+        return bitmap_from_ids(ids)
+    if len(ids) * 16 >= size:
+        mask = np.zeros(size, dtype=bool)
+        mask[ids] = True
+        return bitmap_from_mask(mask)
+    return bitmap_from_ids(np.sort(ids))
+
+
 def ids_from_bitmap(bitmap: BitMap) -> np.ndarray:
     """Sorted uint32 ids of a bitmap (a copy owned by numpy)."""
     if not bitmap:
