@@ -87,10 +87,12 @@ def run(customers: int, events: int, repeats: int, duck_repeats: int, batch_size
         plan = engine.compile(rule)
         timings = []
         count = engine.count(plan, as_of)
+        cpu_started = time.process_time()
         for _ in range(repeats):
             t0 = time.perf_counter()
             engine.count(plan, as_of)
             timings.append((time.perf_counter() - t0) * 1000)
+        cpu_ms = (time.process_time() - cpu_started) * 1000 / max(repeats, 1)  # whole process: numpy never forks work
         duck_timings = []
         duck_count = duck.count(plan, as_of)
         for _ in range(duck_repeats):
@@ -104,11 +106,13 @@ def run(customers: int, events: int, repeats: int, duck_repeats: int, batch_size
             "count": count,
             "engine_p50_ms": round(percentile(timings, 0.5), 3),
             "engine_p99_ms": round(percentile(timings, 0.99), 3),
+            "engine_cpu_ms": round(cpu_ms, 3),
             "duckdb_p50_ms": round(percentile(duck_timings, 0.5), 2),
         }
         row["speedup"] = round(row["duckdb_p50_ms"] / max(row["engine_p50_ms"], 1e-3), 1)
         rows.append(row)
-        print(f"{query_id:26s} {count:9d} engine {row['engine_p50_ms']:8.3f} ms  duckdb {row['duckdb_p50_ms']:8.1f} ms", file=sys.stderr)
+        print(f"{query_id:26s} {count:9d} engine {row['engine_p50_ms']:8.3f} ms (cpu {row['engine_cpu_ms']:.3f})  "
+              f"duckdb {row['duckdb_p50_ms']:8.1f} ms", file=sys.stderr)
     engine_p50s = [r["engine_p50_ms"] for r in rows]
     duck_p50s = [r["duckdb_p50_ms"] for r in rows]
     return {
@@ -122,6 +126,9 @@ def run(customers: int, events: int, repeats: int, duck_repeats: int, batch_size
         "duckdb_load_s": round(duck.load_seconds, 1),
         "queries": rows,
         "suite_median_engine_ms": round(statistics.median(engine_p50s), 3),
+        "suite_engine_p50_sum_ms": round(sum(engine_p50s), 3),
+        "suite_engine_cpu_per_pass_ms": round(sum(r["engine_cpu_ms"] for r in rows), 3),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "suite_median_duckdb_ms": round(statistics.median(duck_p50s), 2),
         "median_speedup": round(statistics.median(duck_p50s) / max(statistics.median(engine_p50s), 1e-3), 1),
     }
@@ -132,14 +139,18 @@ def markdown(result: dict) -> str:
         f"Seed suite, {result['customers']:,} customers / {result['events']:,} events, one shard, "
         f"{result['machine']['cores']} cores, {result['date']}",
         "",
-        "| query | members | engine p50 ms | engine p99 ms | DuckDB p50 ms | speed-up |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| query | members | engine p50 ms | engine p99 ms | engine CPU ms | DuckDB p50 ms | speed-up |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in result["queries"]:
         lines.append(f"| {r['id']} | {r['count']:,} | {r['engine_p50_ms']} | {r['engine_p99_ms']} | "
-                     f"{r['duckdb_p50_ms']} | {r['speedup']}x |")
+                     f"{r['engine_cpu_ms']} | {r['duckdb_p50_ms']} | {r['speedup']}x |")
     b = result["build"]
     lines += [
+        "",
+        f"Engine per pass of the suite: p50s add up to {result['suite_engine_p50_sum_ms']} ms, CPU "
+        f"{result['suite_engine_cpu_per_pass_ms']} ms (mean per count, summed); load average at the end "
+        f"{result['load_average']}.",
         "",
         f"Suite median: engine {result['suite_median_engine_ms']} ms, DuckDB {result['suite_median_duckdb_ms']} ms "
         f"({result['median_speedup']}x). Validation {b['validate_per_s']:,} records/s, index build "
