@@ -51,6 +51,7 @@ from actors.api import (
     ShardUnavailableError,
     WireBatch,
 )
+from actors.cluster_insights import ClusterInsights
 from actors.cluster_segments import ClusterSegments
 from actors.count_batcher import CountBatcher
 from actors.ingest_coordinator import (
@@ -92,7 +93,7 @@ class CompiledQuery:
     digest: str  # the shards' member-list cache key
 
 
-class Cluster(ClusterSegments):
+class Cluster(ClusterSegments, ClusterInsights):
     """Use `await Cluster.start(...)`."""
 
     def __init__(self, layout: ClusterLayout, clients: list[ShardClient], schema: Schema, lock: DirLock,

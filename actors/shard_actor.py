@@ -27,6 +27,7 @@ import ray
 
 from actors.channel_server import ChannelServer, Method
 from actors.member_pages import ShardPage
+from actors.shard_insights import ShardInsights, insight_methods
 from actors.shard_segments import ShardSegments
 from actors.shard_service import PrepareReply, ShardService
 from indexes.engine import IngestResult
@@ -64,6 +65,7 @@ def channel_methods(service: ShardService) -> dict[str, Method]:
         "snapshot": Method("admin", service.snapshot),
         "compact": Method("admin", service.compact),
         **segment_methods(ShardSegments(service)),
+        **insight_methods(ShardInsights(service)),  # actors/shard_insights.py
     }
 
 

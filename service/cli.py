@@ -26,6 +26,7 @@ from indexes.engine import Engine
 from indexes.rules import RuleError
 from indexes.timecal import TimeZoneError
 from service import cli_segments
+from service.cli_insights import extend_reports, register_summarize
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 50051
@@ -125,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_count_and_members(subparsers)
     _add_serve(subparsers)
     cli_segments.register(subparsers)
+    extend_reports(commands)  # --server / --segment on insights, explain, export, profile
+    register_summarize(subparsers)
     return parser
 
 

@@ -30,6 +30,7 @@ from indexes.durable.commands import (
 from indexes.jsonl import JsonlError, read_batches
 from indexes.records import RecordBatchError, RecordError
 from indexes.values import format_timestamp_ms
+from service.cli_insights import REMOTE_COMMANDS
 from service.client import SegmentsClient
 from service.client_types import SegmentsError
 
@@ -198,7 +199,7 @@ def compact(args: argparse.Namespace, client: SegmentsClient) -> int:
 
 
 _COMMANDS = {"ingest": ingest, "eval": evaluate, "count": evaluate, "members": evaluate, "stats": stats,
-             "snapshot": snapshot, "compact": compact}
+             "snapshot": snapshot, "compact": compact, **REMOTE_COMMANDS}  # + service/cli_insights.py
 
 
 def run_remote(args: argparse.Namespace) -> int:

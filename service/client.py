@@ -44,6 +44,7 @@ from proto.segments.v1 import (
     schema_pb2,
     schema_pb2_grpc,
 )
+from service.client_insights import InsightsCalls
 from service.client_segments import SegmentCalls
 from service.client_types import (
     IngestResult,
@@ -110,7 +111,7 @@ def _errors(messages: Iterable[ingest_pb2.RecordError]) -> list[RecordError]:
     return [RecordError(e.index, e.field, e.reason) for e in messages]
 
 
-class SegmentsClient(SegmentCalls):
+class SegmentsClient(SegmentCalls, InsightsCalls):
     def __init__(
         self,
         target: str,

@@ -27,6 +27,8 @@ from proto.segments.v1 import (
     admin_pb2,
     admin_pb2_grpc,
     ingest_pb2,
+    insights_pb2,
+    insights_pb2_grpc,
     query_pb2,
     query_pb2_grpc,
     schema_pb2,
@@ -37,6 +39,7 @@ from proto.segments.v1 import (
 from service.calls import BackendCalls
 from service.handlers_admin import AdminServicer
 from service.handlers_ingest import IngestServicer, add_ingest_service
+from service.handlers_insights import InsightsServicer
 from service.handlers_query import QueryServicer
 from service.handlers_schema import SchemaServicer
 from service.handlers_segments import SegmentServicer
@@ -59,6 +62,7 @@ SEGMENTS_SERVICES = tuple(
         (schema_pb2, "SchemaService"),
         (admin_pb2, "AdminService"),
         (segments_pb2, "SegmentService"),
+        (insights_pb2, "InsightsService"),
     )
 )
 SERVER_OPTIONS = (
@@ -88,6 +92,7 @@ async def start_server(backend: SegmentsBackend, host: str, port: int) -> Runnin
     schema_pb2_grpc.add_SchemaServiceServicer_to_server(SchemaServicer(backend, calls, time_zone), server)
     admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(backend, calls), server)
     segments_pb2_grpc.add_SegmentServiceServicer_to_server(SegmentServicer(backend, calls), server)  # type: ignore[arg-type]
+    insights_pb2_grpc.add_InsightsServiceServicer_to_server(InsightsServicer(backend, calls), server)  # type: ignore[arg-type]
     health = HealthReporter(backend, SEGMENTS_SERVICES)
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name

@@ -1,0 +1,143 @@
+"""`--server HOST:PORT` forms of `segments insights | explain | export | profile` (the local ones are
+indexes/cli_reports.py, whose arguments they reuse), `--segment ID` as an alternative to a rule, and
+`segments summarize RULE|--segment ID [--lang en|tr|de]`.
+
+    segments insights --server 127.0.0.1:50051 --segment vip --top 5
+    segments explain  --server 127.0.0.1:50051 --segment vip --customer c42
+    segments export   --server 127.0.0.1:50051 --segment vip --columns customer_id,email --out vip.csv
+    segments export   --server 127.0.0.1:50051 --segment vip --columns customer_id,email --server-file vip.csv
+    segments profile  --server 127.0.0.1:50051 --customer c42
+    segments summarize --server 127.0.0.1:50051 --segment vip --lang tr
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from tqdm import tqdm
+
+from indexes import cli as embedded
+from indexes.cli_reports import _output, command_explain, command_export, command_insights
+from indexes.explain import render_explanation
+from indexes.insights_text import insights_json, render_insights
+from indexes.values import format_timestamp_ms
+
+REPORTS = ("explain", "insights", "export", "profile")
+
+
+def extend_reports(commands: dict[str, argparse.ArgumentParser]) -> None:
+    """--server and --segment on the report commands; their rule becomes optional."""
+    for name in REPORTS:
+        parser = commands[name]
+        parser.add_argument("--server", metavar="HOST:PORT", help="run against a `segments serve` server")
+        if name != "profile":
+            parser.add_argument("--segment", metavar="ID", help="a saved segment instead of RULE (with --server)")
+            for action in parser._actions:
+                if action.dest == "rule":
+                    action.nargs = "?"
+                    action.required = False
+            parser.set_defaults(handler=_local_with_rule(parser.get_default("handler")))
+        if name == "export":
+            parser.add_argument("--server-file", metavar="NAME",
+                                help="with --server: write DATA_DIR/exports/NAME on the server instead")
+
+
+def _local_with_rule(handler: Any) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        if args.segment is not None:
+            raise embedded.CliError("--segment needs --server (saved segments live on the server)")
+        if args.rule is None:
+            raise embedded.CliError("give a RULE (or --server with --segment ID)")
+        return int(handler(args))
+
+    return run
+
+
+def register_summarize(commands: Any) -> None:
+    summarize = commands.add_parser("summarize", help="a rule or saved segment in plain words (en, tr, de)")
+    summarize.add_argument("--server", metavar="HOST:PORT", required=True, help="a `segments serve` server")
+    summarize.add_argument("--segment", metavar="ID", help="a saved segment instead of RULE")
+    summarize.add_argument("--lang", default="en", choices=("en", "tr", "de"), help="language (default en)")
+    summarize.add_argument("--json", action="store_true", help="print the summary and the rule's text form")
+    summarize.add_argument("rule", nargs="?", help="rule: text form, JSON, or @file")
+
+
+def _target(args: argparse.Namespace) -> dict[str, Any]:
+    if (args.rule is None) == (args.segment is None):
+        raise embedded.CliError("give a RULE or --segment ID (one of them)")
+    if args.segment is not None:
+        return {"segment_id": args.segment}
+    return {"rule": embedded.read_rule_argument(args.rule)}
+
+
+def _as_of(args: argparse.Namespace) -> int:
+    return embedded.parse_as_of(getattr(args, "as_of", None))
+
+
+def remote_summarize(args: argparse.Namespace, client: Any) -> int:
+    summary, text = client.summarize(language=args.lang, **_target(args))
+    if args.json:
+        print(json.dumps({"summary": summary, "rule": text, "language": args.lang}, ensure_ascii=False))
+    else:
+        print(summary)
+    return embedded.EXIT_OK
+
+
+def remote_insights(args: argparse.Namespace, client: Any) -> int:
+    if not 1 <= args.window_days <= 3660 or args.top < 1:
+        return int(command_insights(args))  # the local command's argument errors
+    report = client.insights(as_of_ms=_as_of(args), window_days=args.window_days, top=args.top, **_target(args))
+    print(json.dumps(insights_json(report), ensure_ascii=False) if args.json else render_insights(report))
+    return embedded.EXIT_OK
+
+
+def remote_explain(args: argparse.Namespace, client: Any) -> int:
+    explanation = client.explain(args.customer, as_of_ms=_as_of(args), **_target(args))
+    if args.json:
+        print(json.dumps({"customer_id": explanation.customer_id, "as_of": format_timestamp_ms(explanation.as_of_ms),
+                          "member": explanation.node.holds, "tree": explanation.node.to_json()}, ensure_ascii=False))
+    else:
+        print(render_explanation(explanation))
+    return embedded.EXIT_OK
+
+
+def remote_export(args: argparse.Namespace, client: Any) -> int:
+    columns = [c.strip() for c in args.columns.split(",") if c.strip()]
+    mandatory = [c.strip() for c in (args.mandatory or "").split(",") if c.strip()]
+    if not columns:
+        return int(command_export(args))
+    target = _target(args)
+    if args.server_file:
+        outcome = client.export_to_file(columns, mandatory=mandatory, as_of_ms=_as_of(args),
+                                        file_name=args.server_file, **target)
+        print(f"{outcome.rows} rows exported to {outcome.path} on the server; {outcome.left_out} of "
+              f"{outcome.members} members left out (missing {', '.join(mandatory) or 'nothing'})", file=sys.stderr)
+        return embedded.EXIT_OK
+    with _output(args.out) as out, tqdm(unit="rows", disable=args.quiet or not sys.stderr.isatty(),
+                                        file=sys.stderr) as bar:
+        def advance(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        outcome = client.export(out, columns, mandatory=mandatory, as_of_ms=_as_of(args), progress=advance, **target)
+    print(f"{outcome.rows} rows exported; {outcome.left_out} of {outcome.members} members left out "
+          f"(missing {', '.join(mandatory) or 'nothing'})", file=sys.stderr)
+    return embedded.EXIT_OK
+
+
+def remote_profile(args: argparse.Namespace, client: Any) -> int:
+    if not 0 <= args.recent <= 200:
+        raise embedded.CliError("--recent: 0..200")
+    profile = client.customer_profile(args.customer, recent=args.recent, as_of_ms=_as_of(args))
+    out = {"customer_id": profile.customer_id, "properties": profile.properties, "computed": profile.computed,
+           "recent_events": [{"type": t, "ts": ts, "attrs": attrs} for t, ts, attrs in profile.recent_events]}
+    print(json.dumps(out, ensure_ascii=False, indent=None if args.json else 2))
+    return embedded.EXIT_OK
+
+
+REMOTE_COMMANDS = {"insights": remote_insights, "explain": remote_explain, "export": remote_export,
+                   "profile": remote_profile, "summarize": remote_summarize}
+__all__ = ["REMOTE_COMMANDS", "command_explain", "extend_reports", "register_summarize"]

@@ -1,0 +1,333 @@
+"""InsightsService (insights.proto): insights, summaries, explanations, member profiles, exports.
+
+All calls are queries under the call's deadline (service/calls.py); Export checks the deadline between
+chunks. Errors: a bad rule is INVALID_ARGUMENT at target.rule.<node path>, a bad column at
+columns[i] / sort_by / mandatory[i]; an unknown segment or customer NOT_FOUND. Export streams CSV text
+in chunks of at most EXPORT_CHUNK_BYTES (plus one row), well under the reply size limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import re
+from collections.abc import AsyncIterator, Awaitable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+
+from actors.cluster_insights import LANGUAGES, ExportBatch
+from indexes.explain import ExplainNode, UnknownCustomerError
+from indexes.insights import MAX_TOP, MAX_WINDOW_DAYS, Insights, Ranked
+from indexes.profiles import MAX_COLUMNS, MAX_RECENT_EVENTS, UnknownColumnError
+from indexes.rules.errors import RuleError
+from proto.segments.v1 import insights_pb2, insights_pb2_grpc
+from service import cursor_token
+from service.calls import BackendCalls, DeadlineExceeded, remaining_s
+from service.convert_rules import DecodedRule, rule_error, rule_from_pb
+from service.errors import InvalidArgument, status_of
+from service.handlers_query import now_ms
+
+T = TypeVar("T")
+EXPORT_CHUNK_BYTES = 256 * 1024
+ROWS_PER_WRITE = 256
+DEFAULT_PROFILE_PAGE = 100
+MAX_PROFILE_PAGE = 1000
+FILE_NAME = re.compile(r"^[A-Za-z0-9._-]{1,120}\.csv$")
+EXPORTS_DIR = "exports"
+
+
+class NotFound(Exception):
+    """Mapped to NOT_FOUND (an unknown customer)."""
+
+
+def _target(target: insights_pb2.Target, field: str = "target") -> tuple[str | None, DecodedRule | None]:
+    kind = target.WhichOneof("target")
+    if kind is None:
+        raise InvalidArgument([(field, "required: segment_id or rule")])
+    if kind == "segment_id":
+        if not target.segment_id:
+            raise InvalidArgument([(f"{field}.segment_id", "empty")])
+        return target.segment_id, None
+    return None, rule_from_pb(target.rule, f"{field}.rule")
+
+
+def _columns(names: Any, field: str = "columns") -> list[str]:
+    columns = [str(n) for n in names]
+    if not 1 <= len(columns) <= MAX_COLUMNS:
+        raise InvalidArgument([(field, f"1..{MAX_COLUMNS} columns (got {len(columns)})")])
+    return columns
+
+
+async def _mapped(call: Awaitable[T], rule: DecodedRule | None, columns: list[str] | None = None,
+                  extra: dict[str, str] | None = None) -> T:
+    """RuleError at the rule's node path, UnknownColumnError at the column's field."""
+    try:
+        return await call
+    except RuleError as exc:
+        if rule is None:
+            raise InvalidArgument([("target.segment_id", exc.reason)]) from exc
+        raise rule_error(exc, rule, "target.rule") from exc
+    except UnknownColumnError as exc:
+        fields = [f"columns[{i}]" for i, name in enumerate(columns or []) if name == exc.column]
+        fields += [field for field, name in (extra or {}).items() if name == exc.column]
+        raise InvalidArgument([(field, str(exc)) for field in fields or ["columns"]]) from exc
+    except UnknownCustomerError as exc:
+        raise NotFound(f"no customer {exc.args[0]!r}") from exc
+
+
+def found(handler: Any) -> Any:
+    """Like service/errors.py `rpc`, with NotFound (an unknown customer) as NOT_FOUND."""
+
+    async def call(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await handler(self, request, context)
+        except grpc.aio.AbortError:
+            raise
+        except NotFound as exc:
+            await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+        except Exception as exc:  # noqa: BLE001 - every failure must become a status; CancelledError passes
+            status = status_of(exc)
+            await context.abort(status.code, status.details, status.trailing_metadata)
+        return None
+
+    call.__name__ = handler.__name__
+    call.__doc__ = handler.__doc__
+    return call
+
+
+def _ranked(values: tuple[Ranked, ...]) -> insights_pb2.RankedList:
+    return insights_pb2.RankedList(values=[insights_pb2.RankedValue(value=r.value, segment=r.segment, base=r.base)
+                                           for r in values])
+
+
+def insights_pb(report: Insights, as_of_ms: int) -> insights_pb2.InsightsResponse:
+    aov = report.average_order_value()
+    return insights_pb2.InsightsResponse(
+        members=report.members, base=report.base,
+        orders=insights_pb2.Pair(segment=report.orders[0], base=report.orders[1]),
+        revenue=insights_pb2.MoneyPair(segment=str(report.revenue[0]), base=str(report.revenue[1])),
+        buyers=insights_pb2.Pair(segment=report.buyers[0], base=report.buyers[1]),
+        average_order_value=insights_pb2.MoneyPair(segment="" if aov[0] is None else str(aov[0]),
+                                                   base="" if aov[1] is None else str(aov[1])),
+        ltv_edges=[str(e) for e in report.ltv_edges],
+        ltv_buckets=[insights_pb2.Pair(segment=s, base=b) for s, b in report.ltv_buckets],
+        breakdowns={name: _ranked(values) for name, values in report.breakdowns.items()},
+        window_days=report.window_days,
+        window_tops={name: _ranked(values) for name, values in report.window_tops.items()},
+        as_of_ms=as_of_ms,
+    )
+
+
+def _node_pb(node: ExplainNode) -> insights_pb2.ExplainNode:
+    return insights_pb2.ExplainNode(
+        path=node.path, kind=node.kind, rule=node.rule, holds=node.holds,
+        facts_json=json.dumps(node.facts, ensure_ascii=False, sort_keys=True, default=str) if node.facts else "",
+        children=[_node_pb(child) for child in node.children])
+
+
+class _CsvChunks:
+    """CSV text cut into chunks of about EXPORT_CHUNK_BYTES at row boundaries."""
+
+    def __init__(self) -> None:
+        self._buffer = io.StringIO()
+        self._writer = csv.writer(self._buffer, lineterminator="\n")
+
+    def header(self, columns: list[str]) -> None:
+        self._writer.writerow(columns)
+
+    def rows(self, rows: list[tuple[str | None, ...]]) -> list[str]:
+        out: list[str] = []
+        for start in range(0, len(rows), ROWS_PER_WRITE):
+            self._writer.writerows(rows[start:start + ROWS_PER_WRITE])
+            if self._buffer.tell() >= EXPORT_CHUNK_BYTES:  # characters: >= bytes / 4, a bound all the same
+                out.append(self.take())
+        return out
+
+    def take(self) -> str:
+        text = self._buffer.getvalue()
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        return text
+
+
+class InsightsServicer(insights_pb2_grpc.InsightsServiceServicer):
+    def __init__(self, backend: Any, calls: BackendCalls) -> None:
+        self._backend = backend
+        self._calls = calls
+
+    @found
+    async def Insights(self, request: insights_pb2.InsightsRequest,
+                       context: grpc.aio.ServicerContext) -> insights_pb2.InsightsResponse:
+        segment_id, rule = _target(request.target)
+        window = request.window_days or 30
+        top = request.top or 10
+        if not 1 <= window <= MAX_WINDOW_DAYS:
+            raise InvalidArgument([("window_days", f"1..{MAX_WINDOW_DAYS}")])
+        if not 1 <= top <= MAX_TOP:
+            raise InvalidArgument([("top", f"1..{MAX_TOP}")])
+        as_of = request.as_of_ms if request.HasField("as_of_ms") else None
+        report, at_ms = await self._calls.query(context, _mapped(self._backend.insights(
+            segment_id, None if rule is None else rule.value, as_of, window_days=window, top=top), rule))
+        return insights_pb(report, at_ms)
+
+    @found
+    async def Summarize(self, request: insights_pb2.SummarizeRequest,
+                        context: grpc.aio.ServicerContext) -> insights_pb2.SummarizeResponse:
+        segment_id, rule = _target(request.target)
+        language = request.language or "en"
+        if language not in LANGUAGES:
+            raise InvalidArgument([("language", f"one of {', '.join(LANGUAGES)}")])
+        summary, text = await self._calls.query(context, _mapped(self._backend.summarize(
+            segment_id, None if rule is None else rule.value, language), rule))
+        return insights_pb2.SummarizeResponse(summary=summary, rule_text=text, language=language)
+
+    @found
+    async def Explain(self, request: insights_pb2.ExplainRequest,
+                      context: grpc.aio.ServicerContext) -> insights_pb2.ExplainResponse:
+        segment_id, rule = _target(request.target)
+        if not request.customer_id:
+            raise InvalidArgument([("customer_id", "required")])
+        as_of = request.as_of_ms if request.HasField("as_of_ms") else now_ms()
+        explanation = await self._calls.query(context, _mapped(self._backend.explain(
+            segment_id, None if rule is None else rule.value, request.customer_id, as_of), rule))
+        return insights_pb2.ExplainResponse(customer_id=explanation.customer_id, member=explanation.node.holds,
+                                            root=_node_pb(explanation.node), as_of_ms=explanation.as_of_ms)
+
+    @found
+    async def CustomerProfile(self, request: insights_pb2.CustomerProfileRequest,
+                              context: grpc.aio.ServicerContext) -> insights_pb2.CustomerProfileResponse:
+        if not request.customer_id:
+            raise InvalidArgument([("customer_id", "required")])
+        if not 0 <= request.recent_events <= MAX_RECENT_EVENTS:
+            raise InvalidArgument([("recent_events", f"0..{MAX_RECENT_EVENTS}")])
+        as_of = request.as_of_ms if request.HasField("as_of_ms") else None
+        profile = await self._calls.query(context, _mapped(self._backend.customer_profile(
+            request.customer_id, as_of, request.recent_events), None))
+        return insights_pb2.CustomerProfileResponse(
+            customer_id=profile.customer_id, properties=profile.properties,
+            computed={k: v for k, v in profile.computed.items() if v is not None},
+            recent_events=[insights_pb2.ProfileEvent(type=t, ts=ts, attributes_json=json.dumps(
+                attrs, ensure_ascii=False, sort_keys=True, default=str)) for t, ts, attrs in profile.recent_events])
+
+    @found
+    async def MemberProfiles(self, request: insights_pb2.MemberProfilesRequest,
+                             context: grpc.aio.ServicerContext) -> insights_pb2.MemberProfilesResponse:
+        segment_id, rule = _target(request.target)
+        columns = _columns(request.columns)
+        sort_by = request.sort_by or "customer_id"
+        size = DEFAULT_PROFILE_PAGE if request.page_size == 0 else min(request.page_size, MAX_PROFILE_PAGE)
+        if size < 0:
+            raise InvalidArgument([("page_size", f"0..{MAX_PROFILE_PAGE}")])
+        target_key = ("segment", segment_id) if rule is None else ("rule", rule.digest)
+        binding = cursor_token.binding_of("profiles", target_key, columns, sort_by, request.descending)
+        after = None
+        as_of = request.as_of_ms if request.HasField("as_of_ms") else now_ms()
+        if request.page_token:
+            try:
+                as_of, missing, value, customer = cursor_token.decode(request.page_token, "profiles", binding)
+            except (ValueError, Exception) as exc:  # PageTokenError or a token of the wrong shape
+                raise InvalidArgument([("page_token", str(exc))]) from None
+            after = (bool(missing), value, str(customer))
+        rows, has_more, total = await self._calls.query(context, _mapped(self._backend.profile_page(
+            segment_id, None if rule is None else rule.value, as_of, columns, sort_by, request.descending, after,
+            size), rule, columns, {"sort_by": sort_by}))
+        token = ""
+        if has_more and rows:
+            missing, value, customer = rows[-1][0]
+            token = cursor_token.encode("profiles", binding, [as_of, missing, value, customer])
+        return insights_pb2.MemberProfilesResponse(
+            rows=[insights_pb2.ProfileRow(customer_id=key[2], values=["" if v is None else v for v in values],
+                                          present=[v is not None for v in values]) for key, values in rows],
+            next_page_token=token, total_count=total, as_of_ms=as_of)
+
+    # --- exports -------------------------------------------------------------------------------
+    def _export_args(self, request: insights_pb2.ExportRequest, field: str = "") -> tuple[Any, ...]:
+        segment_id, rule = _target(request.target, f"{field}target")
+        columns = _columns(request.columns, f"{field}columns")
+        mandatory = [str(m) for m in request.mandatory]
+        bad = [(f"{field}mandatory[{i}]", "must be one of the columns") for i, m in enumerate(mandatory)
+               if m not in columns]
+        if bad:
+            raise InvalidArgument(bad)
+        as_of = request.as_of_ms if request.HasField("as_of_ms") else now_ms()
+        return segment_id, rule, columns, mandatory, as_of
+
+    async def _batches(self, context: grpc.aio.ServicerContext, segment_id: str | None, rule: DecodedRule | None,
+                       columns: list[str], mandatory: list[str], as_of: int) -> AsyncIterator[ExportBatch]:
+        """The backend's batches; errors before the first mapped like the other calls; the deadline
+        checked between batches."""
+        stream = self._backend.export_rows(segment_id, None if rule is None else rule.value, columns, mandatory, as_of)
+        try:
+            extra = {f"mandatory[{i}]": m for i, m in enumerate(mandatory)}
+            # Bounded: the backend's stream is finite.
+            while True:
+                seconds = remaining_s(context)
+                if seconds is not None and seconds <= 0:
+                    raise DeadlineExceeded
+                try:
+                    batch = await self._calls.query(context, _mapped(stream.__anext__(), rule, columns, extra))
+                except StopAsyncIteration:
+                    return
+                yield batch
+        finally:
+            await stream.aclose()
+
+    async def Export(self, request: insights_pb2.ExportRequest,
+                     context: grpc.aio.ServicerContext) -> AsyncIterator[insights_pb2.ExportChunk]:
+        try:
+            segment_id, rule, columns, mandatory, as_of = self._export_args(request)
+            chunks = _CsvChunks()
+            chunks.header(columns)
+            last = ExportBatch([], 0, 0, 0)
+            async for batch in self._batches(context, segment_id, rule, columns, mandatory, as_of):
+                last = batch
+                for text in chunks.rows(batch.rows):
+                    yield insights_pb2.ExportChunk(csv=text, done=batch.done, total=batch.total)
+            tail = chunks.take()
+            if tail:
+                yield insights_pb2.ExportChunk(csv=tail, done=last.done, total=last.total)
+            rows = last.done - last.left_out
+            yield insights_pb2.ExportChunk(summary=insights_pb2.ExportSummary(
+                rows=rows, left_out=last.left_out, members=last.total, as_of_ms=as_of), done=last.done, total=last.total)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure ends the stream with its status
+            if isinstance(exc, NotFound):
+                await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+            status = status_of(exc)
+            await context.abort(status.code, status.details, status.trailing_metadata)
+
+    @found
+    async def ExportToFile(self, request: insights_pb2.ExportToFileRequest,
+                           context: grpc.aio.ServicerContext) -> insights_pb2.ExportToFileResponse:
+        segment_id, rule, columns, mandatory, as_of = self._export_args(request.export, "export.")
+        name = request.file_name or f"export-{as_of}.csv"
+        if not FILE_NAME.match(name) or name.startswith("."):
+            raise InvalidArgument([("file_name", "letters, digits, '.', '_', '-', ending in .csv")])
+        summary = await write_export(self._backend, Path(self._backend.data_dir) / EXPORTS_DIR / name,
+                                     self._batches(context, segment_id, rule, columns, mandatory, as_of), columns)
+        return insights_pb2.ExportToFileResponse(path=f"{EXPORTS_DIR}/{name}", summary=insights_pb2.ExportSummary(
+            rows=summary[0], left_out=summary[1], members=summary[2], as_of_ms=as_of))
+
+
+async def write_export(backend: Any, path: Path, batches: AsyncIterator[ExportBatch],
+                       columns: list[str]) -> tuple[int, int, int]:
+    """Write the CSV to `path` (a temporary file renamed at the end); (rows, left out, members)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    last = ExportBatch([], 0, 0, 0)
+    try:
+        with open(partial, "w", encoding="utf-8", newline="") as out:
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(columns)
+            async for batch in batches:
+                writer.writerows(batch.rows)
+                last = batch
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return last.done - last.left_out, last.left_out, last.total
