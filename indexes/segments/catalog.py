@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 
 from indexes.segments.errors import SegmentNotFoundError
+from indexes.segments.export_schedules import EXPORT_OPS, ExportSchedules
 from indexes.segments.graph import json_segment_refs
 
 CREATE = "create"
@@ -22,7 +23,7 @@ DELETE = "delete"
 ATTACH = "attach_campaign"
 DETACH = "detach_campaign"
 VERSION_OPS = (CREATE, EDIT, ROLLBACK)
-OPS = (*VERSION_OPS, DELETE, ATTACH, DETACH)
+OPS = (*VERSION_OPS, DELETE, ATTACH, DETACH, *EXPORT_OPS)  # + scheduled exports (export_schedules.py)
 GENERATED_ID_PREFIX = "seg_"
 
 
@@ -92,6 +93,7 @@ class Catalog:
         self.created = 0  # segments ever created: the number generated ids count from
         self._names: dict[str, str] = {}  # name_key -> id, live segments only
         self._refs: dict[str, tuple[str, ...]] = {}  # id -> segments its current rule names, live only
+        self.exports = ExportSchedules()  # scheduled exports and their runs (indexes/segments/export_schedules.py)
 
     # --- reads ---------------------------------------------------------------------------------
     def live(self, segment_id: str) -> SavedSegment | None:
@@ -163,6 +165,9 @@ class Catalog:
         assert op in OPS, f"unknown segment op {op!r}"
         segment = self.segments.get(segment_id)
         was_active = segment is not None and not segment.deleted and segment.current.content.active
+        if op in EXPORT_OPS:  # membership untouched
+            self.exports.apply(body, ts_ms)
+            return CatalogChange(segment_id, op, None, was_active, was_active, False)
         if op in VERSION_OPS:
             content = SegmentContent(
                 name=body["name"], description=body["description"], rule=body["rule"],
@@ -210,12 +215,14 @@ class Catalog:
                    v.content.rule, list(v.content.tags), v.content.active] for v in s.versions]]
                 for s in self.segments.values()
             ],
+            "exports": self.exports.to_plain(),
         }
 
     @staticmethod
     def from_plain(plain: dict) -> Catalog:
         catalog = Catalog()
         catalog.created = int(plain["created"])
+        catalog.exports = ExportSchedules.from_plain(plain.get("exports"))
         for segment_id, deleted_at_ms, changed_at_ms, campaigns, versions in plain["segments"]:
             segment = SavedSegment(str(segment_id), [], {str(c): bool(a) for c, a in campaigns}, deleted_at_ms,
                                    int(changed_at_ms))

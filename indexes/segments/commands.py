@@ -46,6 +46,7 @@ from indexes.segments.errors import (
     SegmentInUseError,
     SegmentNotFoundError,
 )
+from indexes.segments.export_schedules import EXPORT_OPS, resolve_export_command
 from indexes.segments.graph import MAX_GRAPH_STEPS, path_between
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
@@ -77,6 +78,8 @@ def resolve_command(command: Any, catalog: Catalog, schema: Schema) -> dict:
     op = command.get("op")
     if op not in OPS:
         raise SegmentError("op", f"unknown op {op!r}; one of {', '.join(OPS)}")
+    if op in EXPORT_OPS:
+        return resolve_export_command(command, catalog, schema)
     for key in command:
         if key not in _FIELDS[op]:
             raise SegmentError(str(key), f"not a field of {op}")
