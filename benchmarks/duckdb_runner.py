@@ -78,16 +78,26 @@ def _customers_table(data: GeneratedData, schema: Schema) -> pa.Table:
     return pa.table(columns)
 
 
+def arrow_tables(data: GeneratedData) -> tuple[pa.Table, pa.Table]:
+    """(events, customers) in benchmarks/sql.py's layout; every peer loads these same tables."""
+    schema = Schema()
+    return _events_table(data, schema), _customers_table(data, schema)
+
+
 class DuckDbRunner:
-    def __init__(self, data: GeneratedData, tz: str = "UTC", threads: int = 2) -> None:
+    def __init__(self, data: GeneratedData | None, tz: str = "UTC", threads: int = 2,
+                 tables: tuple[pa.Table, pa.Table] | None = None) -> None:
+        """From generated data, or from ready `tables` (events, customers) shared with other peers."""
         self.data = data
         self.calendar = Calendar(tz)
         self.con = duckdb.connect()
         self.con.execute(f"SET threads = {threads}")
-        schema = Schema()
         started = time.perf_counter()
-        self.con.register("events_arrow", _events_table(data, schema))
-        self.con.register("customers_arrow", _customers_table(data, schema))
+        if tables is None:
+            assert data is not None
+            tables = arrow_tables(data)
+        self.con.register("events_arrow", tables[0])
+        self.con.register("customers_arrow", tables[1])
         self.con.execute("CREATE TABLE events AS SELECT * FROM events_arrow")
         self.con.execute("CREATE TABLE customers AS SELECT * FROM customers_arrow")
         self.con.unregister("events_arrow")
