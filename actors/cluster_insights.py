@@ -26,8 +26,10 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import copy
 import heapq
 import json
+import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -57,6 +59,7 @@ from indexes.rules.model import Node
 from indexes.rules.summary import summarize
 from indexes.schema import DEFAULT_SCALE, Schema
 from indexes.segments.catalog import Catalog
+from indexes.segments.export_schedules import ExportSchedule
 from indexes.shard.shard import AMOUNT_ATTR, ORDER_EVENT
 
 LANGUAGES = ("en", "tr", "de")
@@ -85,6 +88,10 @@ class ClusterInsights:
     async def _ensure_schema_consistent(self) -> None: ...
 
     async def _live(self, segment_id: str) -> None: ...
+
+    async def _ensure_catalog(self) -> None: ...
+
+    async def segment_command(self, command: dict[str, Any]) -> Any: ...
 
     def compile(self, rule: Rule) -> Any: ...
 
@@ -176,13 +183,38 @@ class ClusterInsights:
         has_more = len(rows) > page_size or any(p.has_more for p in pages)
         return merged, has_more, sum(p.count for p in pages)
 
+    # --- scheduled exports (actors/export_scheduler.py runs them) --------------------------------
+    async def export_schedule_command(self, command: dict[str, Any]) -> ExportSchedule:
+        """schedule_export / unschedule_export / record_export_run (indexes/segments/export_schedules.py),
+        stored like every segment command; the schedule afterwards."""
+        command = dict(command)
+        if command["op"] == "schedule_export" and not command.get("schedule"):
+            command["schedule"] = f"exp_{uuid.uuid4().hex[:12]}"
+        await self.segment_command(command)
+        return copy.deepcopy(self._catalog.exports.require(command["schedule"], include_deleted=True))
+
+    async def export_schedules(self, segment_id: str | None, include_deleted: bool = False) -> list[ExportSchedule]:
+        await self._ensure_catalog()
+        found = [s for s in self._catalog.exports.schedules.values()
+                 if (include_deleted or not s.deleted) and segment_id in (None, s.segment_id)]
+        return copy.deepcopy(found)
+
+    async def export_schedule(self, schedule_id: str) -> ExportSchedule:
+        """SegmentNotFoundError when unknown (deleted ones are found)."""
+        await self._ensure_catalog()
+        return copy.deepcopy(self._catalog.exports.require(schedule_id, include_deleted=True))
+
     # --- exports -------------------------------------------------------------------------------
     async def export_rows(self, segment_id: str | None, rule: Rule | None, columns: list[str],
-                          mandatory: list[str], as_of_ms: int,
-                          block_rows: int = EXPORT_BLOCK_ROWS) -> AsyncIterator[ExportBatch]:
-        """Batches of rows in customer-id order (module doc). UnknownColumnError / ValueError for bad
-        columns, raised before the first batch."""
+                          mandatory: list[str], as_of_ms: int, block_rows: int = EXPORT_BLOCK_ROWS, *,
+                          only_ids: list[str] | None = None) -> AsyncIterator[ExportBatch]:
+        """Batches of rows in customer-id order (module doc), the last one with the final counts.
+        UnknownColumnError / ValueError for bad columns, raised before the first batch. `only_ids`
+        (with a segment): its members among these customers (changes-only scheduled exports)."""
         target, _ = await self._target(segment_id, rule)
+        if only_ids is not None:
+            assert segment_id is not None
+            target = ("segment_ids", (segment_id, only_ids))
         streams: list[_ShardStream] = []
         with self._slots(self._all()):
             try:

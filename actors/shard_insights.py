@@ -39,7 +39,7 @@ from indexes.segments.materialized import members_at
 from indexes.shard.bitmaps import ids_from_bitmap
 from indexes.shard.property_index import StringColumn
 
-Target = tuple[str, Any]  # ("plan", Plan) | ("segment", segment id)
+Target = tuple[str, Any]  # ("plan", Plan) | ("segment", segment id) | ("segment_ids", (segment id, ids))
 # A profile page's cursor and each row's sort key: (missing, value, customer id); value is an int
 # (numbers, times, counts: the same scale on every shard) or text (strings, sets, customer ids).
 SortKey = tuple[bool, Any, str]
@@ -51,6 +51,10 @@ def members_of(inner: Engine, target: Target, as_of_ms: int) -> BitMap:
     kind, value = target
     if kind == "segment":
         return BitMap(members_at(inner, value, as_of_ms))  # a copy: the live bitmap may change later
+    if kind == "segment_ids":  # a saved segment's members among these customer ids (changes-only exports)
+        segment_id, customer_ids = value
+        wanted = BitMap(d for d in map(inner.shard.ids.lookup, customer_ids) if d is not None)
+        return members_at(inner, segment_id, as_of_ms) & wanted
     assert kind == "plan", kind
     return inner.evaluate(value, as_of_ms)
 

@@ -26,7 +26,7 @@ from indexes.engine import Engine
 from indexes.rules import RuleError
 from indexes.timecal import TimeZoneError
 from service import cli_segments
-from service.cli_insights import extend_reports, register_summarize
+from service.cli_insights import extend_reports, register_export_schedule, register_summarize
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 50051
@@ -128,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_segments.register(subparsers)
     extend_reports(commands)  # --server / --segment on insights, explain, export, profile
     register_summarize(subparsers)
+    register_export_schedule(subparsers)
     return parser
 
 

@@ -8,11 +8,15 @@ indexes/cli_reports.py, whose arguments they reuse), `--segment ID` as an altern
     segments export   --server 127.0.0.1:50051 --segment vip --columns customer_id,email --server-file vip.csv
     segments profile  --server 127.0.0.1:50051 --customer c42
     segments summarize --server 127.0.0.1:50051 --segment vip --lang tr
+    segments export-schedule create --server 127.0.0.1:50051 --segment vip --every daily \
+        --columns customer_id,email [--mode changes]
+    segments export-schedule list|delete ID|runs ID --server 127.0.0.1:50051
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from typing import Any
@@ -20,7 +24,7 @@ from typing import Any
 from tqdm import tqdm
 
 from indexes import cli as embedded
-from indexes.cli_reports import _output, command_explain, command_export, command_insights
+from indexes.cli_reports import _output, command_export, command_insights
 from indexes.explain import render_explanation
 from indexes.insights_text import insights_json, render_insights
 from indexes.values import format_timestamp_ms
@@ -140,4 +144,66 @@ def remote_profile(args: argparse.Namespace, client: Any) -> int:
 
 REMOTE_COMMANDS = {"insights": remote_insights, "explain": remote_explain, "export": remote_export,
                    "profile": remote_profile, "summarize": remote_summarize}
-__all__ = ["REMOTE_COMMANDS", "command_explain", "extend_reports", "register_summarize"]
+
+
+def register_export_schedule(commands: Any) -> None:
+    """`segments export-schedule create|list|delete|runs --server HOST:PORT ...`."""
+    parser = commands.add_parser("export-schedule", help="scheduled exports of saved segments (on a server)")
+    sub = parser.add_subparsers(dest="schedule_command", required=True)
+    create = sub.add_parser("create", help="export a saved segment every hour, day or week")
+    create.add_argument("--segment", required=True, metavar="ID", help="the saved segment")
+    create.add_argument("--every", required=True, choices=("hourly", "daily", "weekly"),
+                        help="at the start of each hour / day / week (Monday) of the workspace time zone")
+    create.add_argument("--mode", default="full", choices=("full", "changes"),
+                        help="every member, or those who entered since the last run")
+    create.add_argument("--columns", required=True, help="comma-separated columns")
+    create.add_argument("--mandatory", help="comma-separated columns a row must have")
+    create.add_argument("--id", default="", help="the schedule's id (default: generated)")
+    listing = sub.add_parser("list", help="the scheduled exports")
+    listing.add_argument("--segment", default="", metavar="ID", help="only this segment's")
+    listing.add_argument("--include-deleted", action="store_true", help="deleted ones too")
+    delete = sub.add_parser("delete", help="stop a scheduled export (files and history stay)")
+    delete.add_argument("schedule", help="schedule id")
+    runs = sub.add_parser("runs", help="a schedule's runs, newest first")
+    runs.add_argument("schedule", help="schedule id")
+    runs.add_argument("--limit", type=int, default=20, help="runs to show (default 20)")
+    for command in (create, listing, delete, runs):
+        command.add_argument("--server", metavar="HOST:PORT", required=True, help="a `segments serve` server")
+        command.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _when(ms: int) -> str:
+    return format_timestamp_ms(ms) if ms else "-"
+
+
+def remote_export_schedule(args: argparse.Namespace, client: Any) -> int:
+    from google.protobuf.json_format import MessageToDict
+
+    action = args.schedule_command
+    if action == "runs":
+        found = list(itertools.islice(client.export_runs(args.schedule), max(args.limit, 0)))
+        if args.json:
+            print(json.dumps([MessageToDict(r) for r in found]))
+        for run in [] if args.json else found:
+            print(f"{_when(run.due_ms)}  {run.mode:7}  {run.rows:>9} rows  {run.left_out:>7} left out  {run.path}")
+        return embedded.EXIT_OK
+    if action == "create":
+        split = [c.strip() for c in args.columns.split(",") if c.strip()]
+        schedules = [client.create_export_schedule(
+            args.segment, split, every=args.every, mode=args.mode, schedule_id=args.id,
+            mandatory=[c.strip() for c in (args.mandatory or "").split(",") if c.strip()])]
+    elif action == "delete":
+        schedules = [client.delete_export_schedule(args.schedule)]
+    else:
+        schedules = client.list_export_schedules(args.segment, include_deleted=args.include_deleted)
+    if args.json:
+        print(json.dumps([MessageToDict(s) for s in schedules]))
+        return embedded.EXIT_OK
+    for s in schedules:
+        last = f"last run {_when(s.last_run.due_ms)} ({s.last_run.rows} rows)" if s.HasField("last_run") else "never run"
+        print(f"{s.schedule_id}  segment {s.segment_id}  {s.every} {s.mode}  columns {','.join(s.columns)}  "
+              f"{s.runs} runs, {last}{'  [deleted]' if s.deleted else ''}")
+    return embedded.EXIT_OK
+
+
+REMOTE_COMMANDS["export-schedule"] = remote_export_schedule

@@ -174,3 +174,34 @@ class InsightsCalls:
                            insights_pb2.ExportToFileRequest(export=export, file_name=file_name), timeout_s)
         s = reply.summary
         return ExportOutcome(s.rows, s.left_out, s.members, s.as_of_ms, reply.path)
+
+    # --- scheduled exports ---------------------------------------------------------------------
+    def create_export_schedule(self, segment_id: str, columns: Sequence[str], *, every: str = "daily",
+                               mode: str = "full", mandatory: Sequence[str] = (),
+                               schedule_id: str = "") -> insights_pb2.ExportSchedule:
+        request = insights_pb2.CreateExportScheduleRequest(
+            segment_id=segment_id, schedule_id=schedule_id, every=every, mode=mode, columns=list(columns),
+            mandatory=list(mandatory))
+        return self._call(self._insights.CreateExportSchedule, request, self.timeout_s).schedule
+
+    def list_export_schedules(self, segment_id: str = "", *,
+                              include_deleted: bool = False) -> list[insights_pb2.ExportSchedule]:
+        request = insights_pb2.ListExportSchedulesRequest(segment_id=segment_id, include_deleted=include_deleted)
+        return list(self._call(self._insights.ListExportSchedules, request, self.timeout_s).schedules)
+
+    def delete_export_schedule(self, schedule_id: str) -> insights_pb2.ExportSchedule:
+        request = insights_pb2.DeleteExportScheduleRequest(schedule_id=schedule_id)
+        return self._call(self._insights.DeleteExportSchedule, request, self.timeout_s).schedule
+
+    def export_runs(self, schedule_id: str, *, page_size: int = 100) -> Iterator[insights_pb2.ExportRun]:
+        """Every run of the schedule, newest first, page by page."""
+        token = ""
+        # Bounded by the history: each page moves the cursor back.
+        while True:
+            request = insights_pb2.ListExportRunsRequest(schedule_id=schedule_id, page_size=page_size,
+                                                         page_token=token)
+            reply = self._call(self._insights.ListExportRuns, request, self.timeout_s)
+            yield from reply.runs
+            token = reply.next_page_token
+            if not token:
+                return

@@ -20,10 +20,13 @@ from typing import Any, TypeVar
 import grpc
 
 from actors.cluster_insights import LANGUAGES, ExportBatch
+from actors.export_scheduler import write_export_file
 from indexes.explain import ExplainNode, UnknownCustomerError
 from indexes.insights import MAX_TOP, MAX_WINDOW_DAYS, Insights, Ranked
 from indexes.profiles import MAX_COLUMNS, MAX_RECENT_EVENTS, UnknownColumnError
 from indexes.rules.errors import RuleError
+from indexes.segments.errors import SegmentError
+from indexes.segments.export_schedules import ExportRun, ExportSchedule
 from proto.segments.v1 import insights_pb2, insights_pb2_grpc
 from service import cursor_token
 from service.calls import BackendCalls, DeadlineExceeded, remaining_s
@@ -308,26 +311,79 @@ class InsightsServicer(insights_pb2_grpc.InsightsServiceServicer):
         name = request.file_name or f"export-{as_of}.csv"
         if not FILE_NAME.match(name) or name.startswith("."):
             raise InvalidArgument([("file_name", "letters, digits, '.', '_', '-', ending in .csv")])
-        summary = await write_export(self._backend, Path(self._backend.data_dir) / EXPORTS_DIR / name,
-                                     self._batches(context, segment_id, rule, columns, mandatory, as_of), columns)
+        summary = await write_export_file(Path(self._backend.data_dir) / EXPORTS_DIR / name,
+                                          self._batches(context, segment_id, rule, columns, mandatory, as_of), columns)
         return insights_pb2.ExportToFileResponse(path=f"{EXPORTS_DIR}/{name}", summary=insights_pb2.ExportSummary(
             rows=summary[0], left_out=summary[1], members=summary[2], as_of_ms=as_of))
 
 
-async def write_export(backend: Any, path: Path, batches: AsyncIterator[ExportBatch],
-                       columns: list[str]) -> tuple[int, int, int]:
-    """Write the CSV to `path` (a temporary file renamed at the end); (rows, left out, members)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    last = ExportBatch([], 0, 0, 0)
+    # --- scheduled exports ---------------------------------------------------------------------
+    async def _schedule_command(self, context: grpc.aio.ServicerContext, command: dict) -> ExportSchedule:
+        return await self._calls.mutation(context, _schedule_errors(self._backend.export_schedule_command(command)))
+
+    @found
+    async def CreateExportSchedule(self, request: insights_pb2.CreateExportScheduleRequest,
+                                   context: grpc.aio.ServicerContext) -> insights_pb2.CreateExportScheduleResponse:
+        command: dict[str, Any] = {"op": "schedule_export", "id": request.segment_id, "every": request.every,
+                                   "mode": request.mode or "full", "columns": list(request.columns),
+                                   "mandatory": list(request.mandatory)}
+        if request.schedule_id:
+            command["schedule"] = request.schedule_id
+        schedule = await self._schedule_command(context, command)
+        return insights_pb2.CreateExportScheduleResponse(schedule=schedule_pb(schedule))
+
+    @found
+    async def DeleteExportSchedule(self, request: insights_pb2.DeleteExportScheduleRequest,
+                                   context: grpc.aio.ServicerContext) -> insights_pb2.DeleteExportScheduleResponse:
+        schedule = await self._schedule_command(context, {"op": "unschedule_export", "schedule": request.schedule_id})
+        return insights_pb2.DeleteExportScheduleResponse(schedule=schedule_pb(schedule))
+
+    @found
+    async def ListExportSchedules(self, request: insights_pb2.ListExportSchedulesRequest,
+                                  context: grpc.aio.ServicerContext) -> insights_pb2.ListExportSchedulesResponse:
+        found_ = await self._calls.query(context, self._backend.export_schedules(
+            request.segment_id or None, request.include_deleted))
+        return insights_pb2.ListExportSchedulesResponse(schedules=[schedule_pb(s) for s in found_])
+
+    @found
+    async def ListExportRuns(self, request: insights_pb2.ListExportRunsRequest,
+                             context: grpc.aio.ServicerContext) -> insights_pb2.ListExportRunsResponse:
+        schedule = await self._calls.query(context, self._backend.export_schedule(request.schedule_id))
+        size = DEFAULT_PROFILE_PAGE if request.page_size == 0 else min(max(request.page_size, 1), MAX_PROFILE_PAGE)
+        binding = cursor_token.binding_of("export-runs", request.schedule_id)
+        runs = list(reversed(schedule.runs))  # newest first
+        start = 0
+        if request.page_token:
+            try:
+                (before_due,) = cursor_token.decode(request.page_token, "export-runs", binding)
+            except Exception as exc:  # noqa: BLE001 - PageTokenError or a token of the wrong shape
+                raise InvalidArgument([("page_token", str(exc))]) from None
+            # Keyset: the runs older than the last one shown (runs are appended in due order).
+            start = next((i for i, run in enumerate(runs) if run.due_ms < int(before_due)), len(runs))
+        page = runs[start:start + size]
+        token = cursor_token.encode("export-runs", binding, [page[-1].due_ms]) if start + size < len(runs) else ""
+        return insights_pb2.ListExportRunsResponse(runs=[run_pb(r) for r in page], next_page_token=token)
+
+
+async def _schedule_errors(call: Awaitable[T]) -> T:
+    """A plain SegmentError names a field of the request (NOT_FOUND / ALREADY_EXISTS keep their codes)."""
     try:
-        with open(partial, "w", encoding="utf-8", newline="") as out:
-            writer = csv.writer(out, lineterminator="\n")
-            writer.writerow(columns)
-            async for batch in batches:
-                writer.writerows(batch.rows)
-                last = batch
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
-    return last.done - last.left_out, last.left_out, last.total
+        return await call
+    except SegmentError as exc:
+        if type(exc) is not SegmentError:
+            raise
+        field = {"id": "segment_id", "schedule": "schedule_id"}.get(exc.field or "", exc.field or "request")
+        raise InvalidArgument([(field, exc.reason)]) from exc
+
+
+def run_pb(run: ExportRun) -> insights_pb2.ExportRun:
+    return insights_pb2.ExportRun(due_ms=run.due_ms, at_ms=run.at_ms, rows=run.rows, left_out=run.left_out,
+                                  members=run.members, path=run.path, mode=run.mode)
+
+
+def schedule_pb(schedule: ExportSchedule) -> insights_pb2.ExportSchedule:
+    last = schedule.last_run
+    return insights_pb2.ExportSchedule(
+        schedule_id=schedule.id, segment_id=schedule.segment_id, every=schedule.every, mode=schedule.mode,
+        columns=list(schedule.columns), mandatory=list(schedule.mandatory), created_at_ms=schedule.created_at_ms,
+        deleted=schedule.deleted, runs=len(schedule.runs), last_run=None if last is None else run_pb(last))

@@ -23,6 +23,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from actors.api import SegmentsBackend
+from actors.export_scheduler import ExportScheduler, clock_from_env
 from proto.segments.v1 import (
     admin_pb2,
     admin_pb2_grpc,
@@ -80,6 +81,7 @@ class Running:
     port: int
     health: HealthReporter
     calls: BackendCalls
+    scheduler: asyncio.Task | None = None  # scheduled exports (actors/export_scheduler.py)
 
 
 async def start_server(backend: SegmentsBackend, host: str, port: int) -> Running:
@@ -105,13 +107,21 @@ async def start_server(backend: SegmentsBackend, host: str, port: int) -> Runnin
         raise OSError(f"cannot listen on {host}:{port}")
     await health.start()  # NOT_SERVING until the backend has been asked, from the first request on
     await server.start()
-    return Running(server, bound, health, calls)
+    scheduler = None
+    if hasattr(backend, "export_schedules"):
+        scheduler = asyncio.get_running_loop().create_task(
+            ExportScheduler(backend, clock_from_env()).run(), name="export-scheduler")
+    return Running(server, bound, health, calls, scheduler)
 
 
 async def stop_server(running: Running, grace_s: float = GRACE_PERIOD_S) -> None:
     """Health NOT_SERVING, refuse new RPCs, let in-flight ones finish (up to `grace_s`), then wait for
     the mutations they started. The backend is the caller's to close afterwards."""
     await running.health.stop()
+    if running.scheduler is not None:
+        running.scheduler.cancel()  # a run cut short leaves a .partial file, removed, and no record
+        with contextlib.suppress(asyncio.CancelledError):
+            await running.scheduler
     running.calls.closing.set()
     await running.server.stop(grace_s)
     if not await running.calls.drain(grace_s):

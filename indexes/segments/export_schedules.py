@@ -5,7 +5,7 @@ are in the log, replicated like the other segment commands, and survive restarts
      "mode": "full|changes", "columns": [...], "mandatory": [...]}
     {"op": "unschedule_export", "schedule": ID}                           -> "id" filled in
     {"op": "record_export_run", "schedule": ID, "due_ms": T, "at_ms": T, "rows": n, "left_out": n,
-     "members": n, "path": "exports/ID/....csv", "mode": "full|changes"}  -> "id" filled in
+     "members": n, "path": "exports/ID/....csv", "mode": "full|changes", "position": P}  -> "id" filled in
 
 Resolution is idempotent (a resolved body resolves to itself), as every shard re-resolves the router's
 body against its own catalog (actors/shard_segments.py). A schedule is due at the start of each hour,
@@ -36,7 +36,7 @@ MAX_RUNS_KEPT = 1000  # per schedule; older runs are dropped from the history (t
 _FIELDS = {
     SCHEDULE: {"op", "id", "schedule", "every", "mode", "columns", "mandatory"},
     UNSCHEDULE: {"op", "id", "schedule"},
-    RECORD_RUN: {"op", "id", "schedule", "due_ms", "at_ms", "rows", "left_out", "members", "path", "mode"},
+    RECORD_RUN: {"op", "id", "schedule", "due_ms", "at_ms", "rows", "left_out", "members", "path", "mode", "position"},
 }
 
 
@@ -49,6 +49,7 @@ class ExportRun:
     members: int
     path: str  # relative to the data directory
     mode: str  # full | changes
+    position: str = ""  # the segment's change-log position the run read up to (changes-only runs start there)
 
 
 @dataclass
@@ -103,13 +104,13 @@ class ExportSchedules:
         assert op == RECORD_RUN
         schedule.runs.append(ExportRun(int(body["due_ms"]), int(body["at_ms"]), int(body["rows"]),
                                        int(body["left_out"]), int(body["members"]), str(body["path"]),
-                                       str(body["mode"])))
+                                       str(body["mode"]), str(body.get("position", ""))))
         del schedule.runs[:-MAX_RUNS_KEPT]
 
     def to_plain(self) -> list:
         return [self.created, [[s.id, s.segment_id, s.every, s.mode, list(s.columns), list(s.mandatory),
                                 s.created_at_ms, s.deleted_at_ms,
-                                [[r.due_ms, r.at_ms, r.rows, r.left_out, r.members, r.path, r.mode] for r in s.runs]]
+                                [[r.due_ms, r.at_ms, r.rows, r.left_out, r.members, r.path, r.mode, r.position] for r in s.runs]]
                                for s in self.schedules.values()]]
 
     @staticmethod
@@ -123,7 +124,8 @@ class ExportSchedules:
             schedules.schedules[str(sid)] = ExportSchedule(
                 str(sid), str(segment_id), str(every), str(mode), tuple(columns), tuple(mandatory), int(created_at),
                 None if deleted_at is None else int(deleted_at),
-                [ExportRun(int(a), int(b), int(c), int(d), int(e), str(f), str(g)) for a, b, c, d, e, f, g in runs])
+                [ExportRun(int(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4]), str(r[5]), str(r[6]), str(r[7]))
+                 for r in runs])
         return schedules
 
 
@@ -175,6 +177,10 @@ def resolve_export_command(command: dict, catalog: Any, schema: Schema) -> dict:
     if command.get("mode") not in MODES:
         raise SegmentError("mode", f"one of {', '.join(MODES)}")
     body["mode"] = command["mode"]
+    position = command.get("position", "")
+    if not isinstance(position, str) or len(position) > 100_000:
+        raise SegmentError("position", "a change-log position as text")
+    body["position"] = position
     return body
 
 

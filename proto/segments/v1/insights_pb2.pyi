@@ -294,3 +294,111 @@ class ExportToFileResponse(_message.Message):
     path: str
     summary: ExportSummary
     def __init__(self, path: _Optional[str] = ..., summary: _Optional[_Union[ExportSummary, _Mapping]] = ...) -> None: ...
+
+class ExportSchedule(_message.Message):
+    __slots__ = ("schedule_id", "segment_id", "every", "mode", "columns", "mandatory", "created_at_ms", "deleted", "runs", "last_run")
+    SCHEDULE_ID_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EVERY_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    MANDATORY_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    LAST_RUN_FIELD_NUMBER: _ClassVar[int]
+    schedule_id: str
+    segment_id: str
+    every: str
+    mode: str
+    columns: _containers.RepeatedScalarFieldContainer[str]
+    mandatory: _containers.RepeatedScalarFieldContainer[str]
+    created_at_ms: int
+    deleted: bool
+    runs: int
+    last_run: ExportRun
+    def __init__(self, schedule_id: _Optional[str] = ..., segment_id: _Optional[str] = ..., every: _Optional[str] = ..., mode: _Optional[str] = ..., columns: _Optional[_Iterable[str]] = ..., mandatory: _Optional[_Iterable[str]] = ..., created_at_ms: _Optional[int] = ..., deleted: _Optional[bool] = ..., runs: _Optional[int] = ..., last_run: _Optional[_Union[ExportRun, _Mapping]] = ...) -> None: ...
+
+class ExportRun(_message.Message):
+    __slots__ = ("due_ms", "at_ms", "rows", "left_out", "members", "path", "mode")
+    DUE_MS_FIELD_NUMBER: _ClassVar[int]
+    AT_MS_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    LEFT_OUT_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    due_ms: int
+    at_ms: int
+    rows: int
+    left_out: int
+    members: int
+    path: str
+    mode: str
+    def __init__(self, due_ms: _Optional[int] = ..., at_ms: _Optional[int] = ..., rows: _Optional[int] = ..., left_out: _Optional[int] = ..., members: _Optional[int] = ..., path: _Optional[str] = ..., mode: _Optional[str] = ...) -> None: ...
+
+class CreateExportScheduleRequest(_message.Message):
+    __slots__ = ("segment_id", "schedule_id", "every", "mode", "columns", "mandatory")
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULE_ID_FIELD_NUMBER: _ClassVar[int]
+    EVERY_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    MANDATORY_FIELD_NUMBER: _ClassVar[int]
+    segment_id: str
+    schedule_id: str
+    every: str
+    mode: str
+    columns: _containers.RepeatedScalarFieldContainer[str]
+    mandatory: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, segment_id: _Optional[str] = ..., schedule_id: _Optional[str] = ..., every: _Optional[str] = ..., mode: _Optional[str] = ..., columns: _Optional[_Iterable[str]] = ..., mandatory: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CreateExportScheduleResponse(_message.Message):
+    __slots__ = ("schedule",)
+    SCHEDULE_FIELD_NUMBER: _ClassVar[int]
+    schedule: ExportSchedule
+    def __init__(self, schedule: _Optional[_Union[ExportSchedule, _Mapping]] = ...) -> None: ...
+
+class ListExportSchedulesRequest(_message.Message):
+    __slots__ = ("segment_id", "include_deleted")
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_DELETED_FIELD_NUMBER: _ClassVar[int]
+    segment_id: str
+    include_deleted: bool
+    def __init__(self, segment_id: _Optional[str] = ..., include_deleted: _Optional[bool] = ...) -> None: ...
+
+class ListExportSchedulesResponse(_message.Message):
+    __slots__ = ("schedules",)
+    SCHEDULES_FIELD_NUMBER: _ClassVar[int]
+    schedules: _containers.RepeatedCompositeFieldContainer[ExportSchedule]
+    def __init__(self, schedules: _Optional[_Iterable[_Union[ExportSchedule, _Mapping]]] = ...) -> None: ...
+
+class DeleteExportScheduleRequest(_message.Message):
+    __slots__ = ("schedule_id",)
+    SCHEDULE_ID_FIELD_NUMBER: _ClassVar[int]
+    schedule_id: str
+    def __init__(self, schedule_id: _Optional[str] = ...) -> None: ...
+
+class DeleteExportScheduleResponse(_message.Message):
+    __slots__ = ("schedule",)
+    SCHEDULE_FIELD_NUMBER: _ClassVar[int]
+    schedule: ExportSchedule
+    def __init__(self, schedule: _Optional[_Union[ExportSchedule, _Mapping]] = ...) -> None: ...
+
+class ListExportRunsRequest(_message.Message):
+    __slots__ = ("schedule_id", "page_size", "page_token")
+    SCHEDULE_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    schedule_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, schedule_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListExportRunsResponse(_message.Message):
+    __slots__ = ("runs", "next_page_token")
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    runs: _containers.RepeatedCompositeFieldContainer[ExportRun]
+    next_page_token: str
+    def __init__(self, runs: _Optional[_Iterable[_Union[ExportRun, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

@@ -70,6 +70,26 @@ class InsightsServiceStub:
                 request_serializer=segments_dot_v1_dot_insights__pb2.ExportToFileRequest.SerializeToString,
                 response_deserializer=segments_dot_v1_dot_insights__pb2.ExportToFileResponse.FromString,
                 _registered_method=True)
+        self.CreateExportSchedule = channel.unary_unary(
+                '/segments.v1.InsightsService/CreateExportSchedule',
+                request_serializer=segments_dot_v1_dot_insights__pb2.CreateExportScheduleRequest.SerializeToString,
+                response_deserializer=segments_dot_v1_dot_insights__pb2.CreateExportScheduleResponse.FromString,
+                _registered_method=True)
+        self.ListExportSchedules = channel.unary_unary(
+                '/segments.v1.InsightsService/ListExportSchedules',
+                request_serializer=segments_dot_v1_dot_insights__pb2.ListExportSchedulesRequest.SerializeToString,
+                response_deserializer=segments_dot_v1_dot_insights__pb2.ListExportSchedulesResponse.FromString,
+                _registered_method=True)
+        self.DeleteExportSchedule = channel.unary_unary(
+                '/segments.v1.InsightsService/DeleteExportSchedule',
+                request_serializer=segments_dot_v1_dot_insights__pb2.DeleteExportScheduleRequest.SerializeToString,
+                response_deserializer=segments_dot_v1_dot_insights__pb2.DeleteExportScheduleResponse.FromString,
+                _registered_method=True)
+        self.ListExportRuns = channel.unary_unary(
+                '/segments.v1.InsightsService/ListExportRuns',
+                request_serializer=segments_dot_v1_dot_insights__pb2.ListExportRunsRequest.SerializeToString,
+                response_deserializer=segments_dot_v1_dot_insights__pb2.ListExportRunsResponse.FromString,
+                _registered_method=True)
 
 
 class InsightsServiceServicer:
@@ -125,6 +145,34 @@ class InsightsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateExportSchedule(self, request, context):
+        """Schedule an export of a saved segment (stored in the log like segment commands).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListExportSchedules(self, request, context):
+        """The scheduled exports.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteExportSchedule(self, request, context):
+        """Stop a scheduled export.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListExportRuns(self, request, context):
+        """A schedule's runs, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InsightsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -162,6 +210,26 @@ def add_InsightsServiceServicer_to_server(servicer, server):
                     servicer.ExportToFile,
                     request_deserializer=segments_dot_v1_dot_insights__pb2.ExportToFileRequest.FromString,
                     response_serializer=segments_dot_v1_dot_insights__pb2.ExportToFileResponse.SerializeToString,
+            ),
+            'CreateExportSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateExportSchedule,
+                    request_deserializer=segments_dot_v1_dot_insights__pb2.CreateExportScheduleRequest.FromString,
+                    response_serializer=segments_dot_v1_dot_insights__pb2.CreateExportScheduleResponse.SerializeToString,
+            ),
+            'ListExportSchedules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListExportSchedules,
+                    request_deserializer=segments_dot_v1_dot_insights__pb2.ListExportSchedulesRequest.FromString,
+                    response_serializer=segments_dot_v1_dot_insights__pb2.ListExportSchedulesResponse.SerializeToString,
+            ),
+            'DeleteExportSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteExportSchedule,
+                    request_deserializer=segments_dot_v1_dot_insights__pb2.DeleteExportScheduleRequest.FromString,
+                    response_serializer=segments_dot_v1_dot_insights__pb2.DeleteExportScheduleResponse.SerializeToString,
+            ),
+            'ListExportRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListExportRuns,
+                    request_deserializer=segments_dot_v1_dot_insights__pb2.ListExportRunsRequest.FromString,
+                    response_serializer=segments_dot_v1_dot_insights__pb2.ListExportRunsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -354,6 +422,114 @@ class InsightsService:
             '/segments.v1.InsightsService/ExportToFile',
             segments_dot_v1_dot_insights__pb2.ExportToFileRequest.SerializeToString,
             segments_dot_v1_dot_insights__pb2.ExportToFileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateExportSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/segments.v1.InsightsService/CreateExportSchedule',
+            segments_dot_v1_dot_insights__pb2.CreateExportScheduleRequest.SerializeToString,
+            segments_dot_v1_dot_insights__pb2.CreateExportScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListExportSchedules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/segments.v1.InsightsService/ListExportSchedules',
+            segments_dot_v1_dot_insights__pb2.ListExportSchedulesRequest.SerializeToString,
+            segments_dot_v1_dot_insights__pb2.ListExportSchedulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteExportSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/segments.v1.InsightsService/DeleteExportSchedule',
+            segments_dot_v1_dot_insights__pb2.DeleteExportScheduleRequest.SerializeToString,
+            segments_dot_v1_dot_insights__pb2.DeleteExportScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListExportRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/segments.v1.InsightsService/ListExportRuns',
+            segments_dot_v1_dot_insights__pb2.ListExportRunsRequest.SerializeToString,
+            segments_dot_v1_dot_insights__pb2.ListExportRunsResponse.FromString,
             options,
             channel_credentials,
             insecure,
