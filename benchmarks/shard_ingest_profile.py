@@ -1,7 +1,8 @@
 """Where a shard's ingest CPU goes, without Ray or gRPC: the service's wire path on one ShardService.
 
     python -m benchmarks.shard_ingest_profile --customers 200000 --events 2000000 [--shards 2 --shard 0]
-        [--batch 2000] [--merge 1] [--commit-threads 0] [--sync always] [--limit N] [--cprofile out.prof]
+        [--batch 2000] [--merge 1] [--commit-threads 0] [--sync always] [--warmup N] [--limit N]
+        [--path wire|dicts] [--cprofile out.prof] [--json out.json]
 
 1. Records from benchmarks/generator.py are encoded into IngestRequest bytes, `--batch` records each,
    outside the timed part (the client's work).
@@ -13,6 +14,9 @@
    unpickle, `prepare_wire`, the reply frame, `commit`, its reply frame. With `--commit-threads 0`
    commits run in the preparing thread (one batch at a time); with N > 0 they run on N threads while the
    next batch is prepared, as the shard's channel server runs them (shared fsyncs).
+
+`--path dicts` measures DurableEngine.ingest of the same records as RECORDS.md dicts in one engine
+instead (every record, the path benchmarks/durable_ingest.py times: issue 4), one batch at a time.
 
 CPU is measured per section with thread CPU clocks (time.thread_time), by wrapping the functions each
 step calls; a section nested in another is reported inside it (indented), and the log writer thread's
@@ -47,7 +51,7 @@ from actors.shard_service import ShardService
 from benchmarks.generator import generate_columns, iter_records
 from indexes.durable import DurableEngine
 from proto.segments.v1 import ingest_pb2
-from service.convert_records import records_to_pb
+from service.convert_records import records_from_pb, records_to_pb
 from service.wire_requests import receive, wire_batch
 
 SHARD_DIR = "shard-0000"
@@ -77,16 +81,18 @@ class Sections:
                 self.seconds[path] += used
                 self.calls[path] += 1
 
-    def wrap(self, owner: Any, attribute: str, name: str) -> None:
-        """Time every call of owner.attribute (a module function or a class's method) as `name`."""
-        function = getattr(owner, attribute)
+    def timed_function(self, function: Callable[..., Any], name: str) -> Callable[..., Any]:
         sections = self
 
         def timed_call(*args: Any, **kwargs: Any) -> Any:
             with sections.timed(name):
                 return function(*args, **kwargs)
 
-        setattr(owner, attribute, timed_call)
+        return timed_call
+
+    def wrap(self, owner: Any, attribute: str, name: str) -> None:
+        """Time every call of owner.attribute (a module function or a class's method) as `name`."""
+        setattr(owner, attribute, self.timed_function(getattr(owner, attribute), name))
 
 
 def instrument(sections: Sections) -> None:
@@ -115,6 +121,9 @@ def instrument(sections: Sections) -> None:
         (shard_module.Shard, "_apply_run", "shard_run"),
         (shard_module.Shard, "_check_capacity", "shard_capacity"),
     ]
+    defaults = durable_engine.DurableEngine.prepare.__kwdefaults__ or {}
+    if "validate" in defaults:  # the dict path's reader, bound as a default argument
+        defaults["validate"] = sections.timed_function(defaults["validate"], "validate")
     for owner, attribute, name in steps:
         if hasattr(owner, attribute):
             sections.wrap(owner, attribute, name)
@@ -228,6 +237,29 @@ class Phase:
         return records
 
 
+class DictPhase:
+    """`--path dicts`: DurableEngine.ingest of RECORDS.md dicts in one engine, every record of the data
+    (what benchmarks/durable_ingest.py measures, issue 4), one batch at a time."""
+
+    def __init__(self, engine: DurableEngine, sections: Sections, profiler: cProfile.Profile | None) -> None:
+        self.engine = engine
+        self.sections = sections
+        self.profiler = profiler
+
+    def run(self, requests: list[bytes]) -> int:
+        records = 0
+        for raw in requests:
+            batch = records_from_pb(ingest_pb2.IngestRequest.FromString(raw).records).raws  # the client's dicts
+            if self.profiler is not None:
+                self.profiler.enable()
+            with self.sections.timed("engine"), self.sections.timed("ingest"):
+                result = self.engine.ingest(batch)
+            if self.profiler is not None:
+                self.profiler.disable()
+            records += result.accepted + result.duplicates
+        return records
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     requests = cached_requests(args)
@@ -238,20 +270,31 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     print(f"{len(requests)} requests ready in {time.perf_counter() - started:.1f}s", file=sys.stderr)
 
     root = Path(args.data_dir or tempfile.mkdtemp(prefix="shard-ingest-profile-"))
-    service = open_service(root, args.sync)
+    service = open_service(root, args.sync) if args.path == "wire" else None
+    engine = DurableEngine.open(root / SHARD_DIR, sync=args.sync) if service is None else None
     sections = Sections()
+    profiler = cProfile.Profile(time.thread_time) if args.cprofile else None
+
+    def phase(measured: Sections, profiled: cProfile.Profile | None) -> Phase | DictPhase:
+        if service is not None:
+            return Phase(args, service, measured, profiled)
+        assert engine is not None
+        return DictPhase(engine, measured, profiled)
+
     try:
         if warmup:
-            Phase(args, service, Sections(), None).run(warmup)  # fills the shard; not measured
+            phase(Sections(), None).run(warmup)  # fills the shard; not measured
         instrument(sections)
-        profiler = cProfile.Profile(time.thread_time) if args.cprofile else None
         process_before_s = time.process_time()
         wall_started = time.perf_counter()
-        records = Phase(args, service, sections, profiler).run(timed)
+        records = phase(sections, profiler).run(timed)
         wall_s = time.perf_counter() - wall_started
         process_s = time.process_time() - process_before_s
     finally:
-        service.close()
+        if service is not None:
+            service.close()
+        if engine is not None:
+            engine.close()
         if not args.data_dir:
             shutil.rmtree(root, ignore_errors=True)
     if profiler is not None:
@@ -264,7 +307,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def report(result: dict[str, Any], write: Callable[[str], object] = print) -> None:
     records = max(1, result["records"])
     sections: dict[str, float] = result["sections"]
-    timed_s = sections.get("server", 0.0) + sections.get("shard", 0.0)
+    timed_s = sections.get("server", 0.0) + sections.get("shard", 0.0) + sections.get("engine", 0.0)
     write(f"{result['records']:,} shard records from {result['requests']:,} requests; wall {result['wall_s']:.2f} s "
           f"({result['records'] / result['wall_s']:,.0f} records/s); load {result['load_1m']:.2f}")
     write(f"process CPU {result['process_cpu_s'] * 1e6 / records:.2f} us/record; timed sections "
@@ -284,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--customers", type=int, default=200_000)
     parser.add_argument("--events", type=int, default=2_000_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--path", default="wire", choices=["wire", "dicts"],
+                        help="wire: the service's path on one shard; dicts: DurableEngine.ingest of every record")
     parser.add_argument("--shards", type=int, default=2, help="shards the router routes over")
     parser.add_argument("--shard", type=int, default=0, help="the shard whose records are ingested here")
     parser.add_argument("--batch", type=int, default=2000, help="records per IngestRequest")
