@@ -46,6 +46,7 @@ _SHORT_EVENT_ID = MAX_EVENT_ID_BYTES // 4
 _SHORT_CUSTOMER_ID = MAX_CUSTOMER_ID_BYTES // 4
 _SHORT_STRING = MAX_STRING_BYTES // 4
 _ZEROS = ["0" * n for n in range(10)]  # scales are 0..9 (indexes/schema.py MAX_SCALE)
+_MAX_SCALED_DIGITS = 18
 _PLAIN_KINDS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
 _new_object = object.__new__
 # Events are built through their slot descriptors, as indexes/records.py builds them (same object).
@@ -55,7 +56,6 @@ _set_id, _set_customer, _set_type, _set_ts, _set_attrs = (
 
 class _Refer(Exception):
     """This record is for the reference path (an error, or a form only it checks)."""
-
 
 
 def validate_wire(messages: Sequence[Any], schema: Schema, *, partial: bool = False, max_errors: int = 100) -> BatchResult:
@@ -152,8 +152,9 @@ def _convert(value: Any, value_type: ValueType) -> Any:
         # without its regular expression; anything else goes to the converter.
         whole, _, fraction = value.partition(".")
         scale = value_type.scale
-        if (0 < len(whole) <= 15 and len(fraction) <= scale and whole.isdigit() and whole.isascii()
-                and (not fraction or (fraction.isdigit() and fraction.isascii()))):
+        # At most 18 digits scaled: below 10**18, within int64 (parse_fixed's bound) whatever they are.
+        if (0 < len(whole) <= _MAX_SCALED_DIGITS - scale and len(fraction) <= scale and whole.isdigit()
+                and whole.isascii() and (not fraction or (fraction.isdigit() and fraction.isascii()))):
             return int(whole + fraction + _ZEROS[scale - len(fraction)])
     converter = _CONVERTERS.get(value_type.kind)
     if converter is None:

@@ -29,7 +29,8 @@ def declared_schema() -> Schema:
         {"property": "active", "type": "bool"},
         {"property": "points", "type": "number", "scale": 0},
         {"event": "visit", "attributes": {"flag": "bool", "at": "timestamp", "score": {"type": "number", "scale": 3},
-                                          "pages": "list", "note": "string"}},
+                                          "pages": "list", "note": "string", "fine": {"type": "number", "scale": 9},
+                                          "whole": {"type": "number", "scale": 0}}},
     ):
         schema.apply_declaration(body)
     return schema
@@ -38,7 +39,7 @@ def declared_schema() -> Schema:
 SCHEMA = declared_schema()
 EVENT_TYPES = ["product_viewed", "order_created", "visit", "page_viewed", "no_such_type", ""]
 ATTR_NAMES = ["product_id", "price", "amount", "product_ids", "currency", "flag", "at", "score", "pages", "note",
-              "url", "unknown_attr"]
+              "fine", "whole", "url", "unknown_attr"]
 PROPERTY_NAMES = ["email", "country", "tags", "total_order_value", "marketing_consent", "birth_date",
                   "consent_updated_at", "tier", "active", "points", "order_count", "unknown_prop"]
 
@@ -49,7 +50,8 @@ STRINGS = st.one_of(
     st.text(min_size=250, max_size=300, alphabet="ab€"),  # around the 256-character fast path bound
 )
 NUMBER_TEXTS = ["", ".", "-", "+", ".5", "5.", "12.50", "12.", "-0.001", "+4", "1e3", "1.2345", "1.230", "abc", "1..2",
-                "٣", "²", " 7", "007.50", "99999999999999999999", "999999999999999.99", "9999999999999999.9"]
+                "٣", "²", " 7", "007.50", "99999999999999999999", "999999999999999.99", "9999999999999999.9",
+                "999999999.123456789", "9999999999.5", "123456789012345678", "9223372036854775807", "9223372036854775808"]
 DECIMALS = st.one_of(
     st.sampled_from(NUMBER_TEXTS),
     st.decimals(allow_nan=False, allow_infinity=False, places=4).map(str),
@@ -215,7 +217,7 @@ def test_serialized_records_decode_the_same(messages: list[records_pb2.Record]) 
 
 @pytest.mark.parametrize("text", NUMBER_TEXTS)
 @pytest.mark.parametrize("kind", ["decimal_value", "string_value"])
-@pytest.mark.parametrize("attr", ["price", "score", "flag", "note"])  # scale 2, scale 3, bool, string
+@pytest.mark.parametrize("attr", ["price", "score", "fine", "whole", "flag", "note"])  # scales 2, 3, 9, 0; bool, string
 def test_number_texts_read_as_the_dict_path_reads_them(text: str, kind: str, attr: str) -> None:
     record = records_pb2.Record()
     event = record.event
