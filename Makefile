@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint bench serve clean
+.PHONY: test lint bench bench-quick serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,14 @@ lint: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/segments serve --demo --host 127.0.0.1 --port 50051
 
+# Every benchmark through one driver (benchmarks/run_all.py): engine in process and over gRPC, DuckDB and
+# chDB on generated (100k, 1M) and real data, scaling curves, load; JSON, report and PNG plots in
+# benchmarks/results/, and the README's results block rewritten. bench-quick: tiny sizes, the CI smoke.
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.engine --customers 100000 --events 2000000
+	$(BIN)/python -m benchmarks.run_all --mode full --readme
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m benchmarks.run_all --mode quick --readme
 
 clean:
 	rm -rf $(VENV) build *.egg-info
