@@ -28,6 +28,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 from benchmarks.generator import AS_OF_MS, load_seed_suite
@@ -36,7 +37,8 @@ from benchmarks.hdr import Histogram
 from service.client import SegmentsClient
 
 OPERATIONS = ("count", "members", "segment", "ingest")
-START_DELAY_S = 5.0  # processes import and connect before the common window opens
+START_DELAY_S = 0.5  # after every thread of every process has connected, the common window opens this much later
+READY_TIMEOUT_S = 120.0
 INGEST_RECORDS = 20
 MAX_PROCESSES = 32
 MAX_THREADS = 64
@@ -102,7 +104,10 @@ class Worker:
             self.client.ingest(batch)
 
 
-def _process(target: str, args: dict[str, Any], index: int, start_at: float, out: multiprocessing.Queue) -> None:
+def _process(target: str, args: dict[str, Any], index: int, ready: Any, start: Any, out: multiprocessing.Queue) -> None:
+    """`ready`: a barrier with the parent, passed once this process's threads are connected; `start`: the
+    shared window start (epoch s) the parent sets then. The schedule starts only when everyone is
+    connected, so start-up is not charged to the server as latency."""
     rules = [rule for _, rule in load_seed_suite(SUITE, args["placeholders"])]
     mix = args["mix"]
     names, weights = list(mix), list(mix.values())
@@ -110,12 +115,16 @@ def _process(target: str, args: dict[str, Any], index: int, start_at: float, out
     errors: Counter[str] = Counter()
     lock = threading.Lock()
     threads_n, seconds = args["threads"], args["seconds"]
+    connected = threading.Barrier(threads_n + 1)
     # open loop: this thread's share of the rate, on a fixed schedule from start_at
     interval_s = (args["processes"] * threads_n / args["rate"]) if args["mode"] == "open" else 0.0
 
     def loop(thread: int) -> None:
         worker = Worker(target, rules, seed=index * 1000 + thread, customers=args["customers"])
         worker.client.health()
+        connected.wait(timeout=READY_TIMEOUT_S)
+        connected.wait(timeout=READY_TIMEOUT_S)  # the second time: the parent has set the start
+        start_at = start.value
         mine = {op: Histogram() for op in OPERATIONS}
         my_errors: Counter[str] = Counter()
         offset = (index * threads_n + thread) * interval_s / max(1, args["processes"] * threads_n)
@@ -150,13 +159,33 @@ def _process(target: str, args: dict[str, Any], index: int, start_at: float, out
     threads = [threading.Thread(target=loop, args=(t,)) for t in range(threads_n)]
     for thread in threads:
         thread.start()
+    connected.wait(timeout=READY_TIMEOUT_S)
+    ready.wait(timeout=READY_TIMEOUT_S)  # every process connected
+    ready.wait(timeout=READY_TIMEOUT_S)  # the parent has set start.value
+    connected.wait(timeout=READY_TIMEOUT_S)
     for thread in threads:
         thread.join()
     out.put(({op: (h.to_sparse(), h.max_us) for op, h in histograms.items()}, dict(errors)))
 
 
+def _collect(workers: list[Any], queue: multiprocessing.Queue, deadline_s: float) -> list[Any]:
+    """One result per worker; a worker that died without one fails the run at once, not at the deadline."""
+    results: list[Any] = []
+    deadline = time.monotonic() + deadline_s
+    while len(results) < len(workers):
+        if time.monotonic() > deadline:
+            raise SystemExit("load: workers did not report in time")
+        try:
+            results.append(queue.get(timeout=0.5))
+        except Empty:
+            dead = [w.exitcode for w in workers if w.exitcode not in (None, 0)]
+            if dead:
+                raise SystemExit(f"load: a worker process failed (exit codes {dead})") from None
+    return results
+
+
 def run(target: str, mode: str, seconds: float, processes: int, threads: int, rate: float, mix: dict[str, float],
-        customers: int, placeholders: dict[str, str]) -> dict[str, Any]:
+        customers: int, placeholders: dict[str, str], start_delay_s: float = START_DELAY_S) -> dict[str, Any]:
     require_loopback(target)
     assert mode in ("closed", "open") and 0 < seconds <= 3600
     assert 1 <= processes <= MAX_PROCESSES and 1 <= threads <= MAX_THREADS
@@ -166,13 +195,17 @@ def run(target: str, mode: str, seconds: float, processes: int, threads: int, ra
             ensure_segment(client)
     context = multiprocessing.get_context("spawn")
     queue: multiprocessing.Queue = context.Queue(maxsize=processes)
-    start_at = time.time() + START_DELAY_S
+    ready = context.Barrier(processes + 1)
+    start = context.Value("d", 0.0)
     shared = {"mix": mix, "threads": threads, "seconds": seconds, "processes": processes, "rate": rate,
               "mode": mode, "customers": customers, "placeholders": placeholders}
-    workers = [context.Process(target=_process, args=(target, shared, i, start_at, queue)) for i in range(processes)]
+    workers = [context.Process(target=_process, args=(target, shared, i, ready, start, queue)) for i in range(processes)]
     for worker in workers:
         worker.start()
-    results = [queue.get(timeout=START_DELAY_S + seconds + 120) for _ in workers]
+    ready.wait(timeout=READY_TIMEOUT_S)
+    start.value = time.time() + start_delay_s
+    ready.wait(timeout=READY_TIMEOUT_S)
+    results = _collect(workers, queue, start_delay_s + seconds + READY_TIMEOUT_S)
     for worker in workers:
         worker.join(timeout=30)
     merged = {op: Histogram() for op in OPERATIONS}

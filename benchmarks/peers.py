@@ -57,7 +57,23 @@ def _stats(samples: list[float]) -> dict[str, float]:
     return {"p50": round(percentile(samples, 0.5), 3), "p99": round(percentile(samples, 0.99), 3)}
 
 
-def run(source: Source, repeats: int, peer_repeats: int, shards: int = 2, grpc: bool = True) -> dict[str, Any]:
+def serve(source: Source, shards: int, data_dir: Path) -> tuple[Server, float]:
+    """A server subprocess holding `source` (ingested through IngestStream); and the ingest seconds."""
+    server = Server(data_dir, shards)
+    try:
+        with SegmentsClient(server.target) as client:
+            started = time.perf_counter()
+            client.ingest_stream(source.batches(INGEST_BATCH))
+            return server, time.perf_counter() - started
+    except BaseException:
+        server.stop()
+        raise
+
+
+def run(source: Source, repeats: int, peer_repeats: int, shards: int = 2, grpc: bool = True,
+        target: tuple[str, float] | None = None) -> dict[str, Any]:
+    """`target`: (address, ingest seconds) of a running server that already holds `source`, else one is
+    started (when `grpc`) and stopped here."""
     print(f"[peers] {source.name}: {source.customers:,} customers, {source.events:,} events", file=sys.stderr)
     engine, build_s = build_engine(source)
     tables = source.tables()
@@ -67,14 +83,13 @@ def run(source: Source, repeats: int, peer_repeats: int, shards: int = 2, grpc: 
     server = None
     data_dir = Path(tempfile.mkdtemp(prefix="peers-bench-"))
     try:
-        if grpc:
-            server = Server(data_dir, shards)
-            with SegmentsClient(server.target) as client:
-                ingest_started = time.perf_counter()
-                client.ingest_stream(source.batches(INGEST_BATCH))
-                grpc_ingest_s = time.perf_counter() - ingest_started
+        if target is not None:
+            address, grpc_ingest_s = target
+        elif grpc:
+            server, grpc_ingest_s = serve(source, shards, data_dir)
+            address = server.target
         rows = []
-        client = SegmentsClient(server.target) if server else None
+        client = SegmentsClient(address) if grpc or target is not None else None
         for query_id, rule in suite:
             plan = engine.compile(rule)
             row: dict[str, Any] = {"id": query_id}
@@ -118,7 +133,7 @@ def run(source: Source, repeats: int, peer_repeats: int, shards: int = 2, grpc: 
         "chdb_load_s": round(chdb.load_seconds, 2), "queries": rows,
         "median_ms": {k: median(f"{k}_ms") for k in ("engine", "duckdb", "chdb")},
     }
-    if grpc:
+    if client is not None:
         out["median_ms"]["grpc"] = median("grpc_ms")
         out["grpc_ingest_records_per_s"] = round(source.events / max(grpc_ingest_s, 1e-9))
         out["grpc_suite_speedup"] = round(

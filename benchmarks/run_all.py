@@ -25,26 +25,24 @@ from typing import Any
 import psutil
 
 from benchmarks import load, peers, plots, scaling
-from benchmarks.grpc_service import Server
 from benchmarks.machine import ROOT, describe
-from benchmarks.sources import REAL_DATASETS, generated, real
-from service.client import SegmentsClient
+from benchmarks.sources import REAL_DATASETS, Source, generated, real
 
 EST_BYTES_PER_CUSTOMER = 7_000  # engine + source data + two peers' copies, at 20 events per customer
 README_START = "<!-- bench:start (benchmarks/run_all.py --readme writes this block) -->"
 README_END = "<!-- bench:end -->"
 
 MODES: dict[str, dict[str, Any]] = {
-    "quick": {"generated": [(3_000, 30_000)], "grpc_real": False, "repeats": 5, "peer_repeats": 2,
+    "quick": {"generated": [(3_000, 30_000)], "grpc_real": False, "repeats": 3, "peer_repeats": 1,
               "curve_customers": [1_000, 3_000], "curve_events_per_customer": [5, 10], "curve_repeats": 3,
-              "shards": [1, 2], "shard_size": (2_000, 20_000), "durability": (2_000, 20_000, [200, 1000], ["never"]),
-              "load_seconds": 3.0, "load_rate": 100.0, "load_size": (2_000, 20_000)},
+              "shards": [], "shard_size": (2_000, 20_000), "durability": (2_000, 20_000, [200, 1000], ["never"]),
+              "load_seconds": 2.0, "load_rate": 100.0, "load_start_s": 0.5, "isolated_points": False},
     "full": {"generated": [(100_000, 2_000_000), (1_000_000, 20_000_000)], "grpc_real": True, "repeats": 30,
              "peer_repeats": 5, "curve_customers": [50_000, 100_000, 200_000, 500_000, 1_000_000],
              "curve_events_per_customer": [5, 10, 20, 40], "curve_repeats": 20, "shards": [1, 2],
              "shard_size": (200_000, 4_000_000),
              "durability": (100_000, 1_000_000, [100, 1000, 5000], ["always", "interval", "never"]),
-             "load_seconds": 30.0, "load_rate": 1000.0, "load_size": (100_000, 2_000_000)},
+             "load_seconds": 30.0, "load_rate": 1000.0, "load_start_s": 1.0, "isolated_points": True},
 }
 
 
@@ -55,19 +53,22 @@ def check_10m_memory() -> None:
         raise SystemExit(f"--with-10m: estimated {need / 2**30:.0f} GiB needed, {have / 2**30:.0f} GiB on this machine")
 
 
-def load_phase(config: dict[str, Any]) -> list[dict[str, Any]]:
-    customers, events = config["load_size"]
-    source = generated(customers, events)
-    data_dir = Path(tempfile.mkdtemp(prefix="load-bench-"))
-    server = Server(data_dir, 2)
+def served_phase(source: Source, config: dict[str, Any], result: dict[str, Any]) -> None:
+    """One 2-shard server for the first generated source: its peers row over gRPC, its shard-curve point
+    and the load runs (server starts cost seconds each with Ray; the smoke run pays one)."""
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-served-"))
+    server, ingest_s = peers.serve(source, 2, data_dir)
     try:
-        with SegmentsClient(server.target) as client:
-            client.ingest_stream(source.batches(5_000))
+        result["peers"].append(peers.run(source, config["repeats"], config["peer_repeats"],
+                                         target=(server.target, ingest_s)))
+        result["shared_shard_point"] = scaling.shard_point(server, source, 2, ingest_s, config["curve_repeats"])
         common = {"seconds": config["load_seconds"], "processes": 2, "threads": 4,
                   "mix": load.parse_mix("count=0.85,members=0.05,segment=0.05,ingest=0.05"),
-                  "customers": customers, "placeholders": source.placeholders}
-        return [load.run(server.target, "closed", rate=0.0, **common),
-                load.run(server.target, "open", rate=config["load_rate"], **common)]
+                  "customers": source.customers, "placeholders": source.placeholders,
+                  "start_delay_s": config["load_start_s"]}
+        print("[load] closed and open loop", file=sys.stderr)
+        result["load"] = [load.run(server.target, "closed", rate=0.0, **common),
+                          load.run(server.target, "open", rate=config["load_rate"], **common)]
     finally:
         server.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -80,21 +81,24 @@ def run(mode: str, out_dir: Path, with_10m: bool) -> dict[str, Any]:
     sizes = list(config["generated"]) + ([(10_000_000, 200_000_000)] if with_10m else [])
     if with_10m:
         check_10m_memory()
-    for customers, events in sizes:
+    served_phase(generated(*sizes[0]), config, result)
+    for customers, events in sizes[1:]:
         result["peers"].append(peers.run(generated(customers, events), config["repeats"], config["peer_repeats"]))
     for name in REAL_DATASETS:
         result["peers"].append(peers.run(real(name), config["repeats"], config["peer_repeats"], grpc=config["grpc_real"]))
     print("[scaling] customers / events per customer / shards / durability", file=sys.stderr)
     ratio = config["curve_events_per_customer"][-1]
+    isolated = config["isolated_points"]
+    shards = scaling.shards_curve(*config["shard_size"], config["shards"], config["curve_repeats"])
     result["curves"] = {
-        "customers": scaling.customers_curve(config["curve_customers"], min(ratio, 20), config["curve_repeats"]),
+        "customers": scaling.customers_curve(config["curve_customers"], min(ratio, 20), config["curve_repeats"], isolated),
         "events": scaling.events_curve(config["curve_customers"][0], config["curve_events_per_customer"],
-                                       config["curve_repeats"]),
-        "shards": scaling.shards_curve(*config["shard_size"], config["shards"], config["curve_repeats"]),
-        "durability": scaling.durability_curve(*config["durability"]),
+                                       config["curve_repeats"], isolated),
+        "shards": sorted(shards + ([] if 2 in config["shards"] else [result.pop("shared_shard_point")]),
+                         key=lambda p: p["shards"]),
+        "durability": scaling.durability_curve(*config["durability"], isolated=isolated),
     }
-    print("[load] closed and open loop", file=sys.stderr)
-    result["load"] = load_phase(config)
+    result.pop("shared_shard_point", None)
     result["seconds"] = round(time.perf_counter() - started, 1)
     result["machine"]["load_average_end"] = describe()["load_average"]
     write(result, out_dir)

@@ -8,6 +8,7 @@ through the real server; ingest and replay reuse benchmarks/durable_ingest.py, o
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
@@ -23,7 +24,7 @@ import psutil
 
 from benchmarks.generator import load_seed_suite
 from benchmarks.grpc_service import SUITE, Server, percentile
-from benchmarks.sources import generated
+from benchmarks.sources import Source, generated
 from service.client import SegmentsClient
 
 POINT_TIMEOUT_S = 3600
@@ -65,55 +66,74 @@ def _subprocess_point(customers: int, events: int, repeats: int) -> dict[str, An
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def customers_curve(sizes: list[int], events_per_customer: int, repeats: int) -> list[dict[str, Any]]:
-    return [_subprocess_point(n, n * events_per_customer, repeats) for n in sizes]
+def _point(customers: int, events: int, repeats: int, isolated: bool) -> dict[str, Any]:
+    # isolated: a fresh process per point (honest memory); tiny smoke sizes skip the interpreter start
+    return _subprocess_point(customers, events, repeats) if isolated else engine_point(customers, events, repeats)
 
 
-def events_curve(customers: int, per_customer: list[int], repeats: int) -> list[dict[str, Any]]:
-    return [{**_subprocess_point(customers, customers * k, repeats), "events_per_customer": k} for k in per_customer]
+def customers_curve(sizes: list[int], events_per_customer: int, repeats: int, isolated: bool = True) -> list[dict[str, Any]]:
+    return [_point(n, n * events_per_customer, repeats, isolated) for n in sizes]
+
+
+def events_curve(customers: int, per_customer: list[int], repeats: int, isolated: bool = True) -> list[dict[str, Any]]:
+    return [{**_point(customers, customers * k, repeats, isolated), "events_per_customer": k} for k in per_customer]
+
+
+def suite_on(target: str, source: Source, repeats: int) -> list[float]:
+    """p50 ms per seed-suite query on a server that holds `source`."""
+    p50s = []
+    with SegmentsClient(target) as client:
+        for _, rule in load_seed_suite(SUITE, source.placeholders):
+            client.count(rule, source.as_of_ms)
+            samples = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                client.count(rule, source.as_of_ms)
+                samples.append((time.perf_counter() - t0) * 1000)
+            p50s.append(percentile(samples, 0.5))
+    return p50s
+
+
+def shard_point(server: Server, source: Source, shards: int, ingest_s: float, repeats: int) -> dict[str, Any]:
+    p50s = suite_on(server.target, source, repeats)
+    return {"shards": shards, "customers": source.customers, "events": source.events,
+            "ingest_records_per_s": round(source.events / ingest_s), "server_rss_bytes": server.rss_bytes(),
+            "suite_p50_sum_ms": round(sum(p50s), 3), "suite_median_ms": round(statistics.median(p50s), 3)}
 
 
 def shards_curve(customers: int, events: int, shard_counts: list[int], repeats: int) -> list[dict[str, Any]]:
+    from benchmarks.peers import serve
+
     source = generated(customers, events)
-    suite = load_seed_suite(SUITE, source.placeholders)
     out = []
     for shards in shard_counts:
         with tempfile.TemporaryDirectory(prefix="shards-bench-") as data_dir:
-            server = Server(Path(data_dir), shards)
+            server, ingest_s = serve(source, shards, Path(data_dir))
             try:
-                with SegmentsClient(server.target) as client:
-                    started = time.perf_counter()
-                    client.ingest_stream(source.batches(5_000))
-                    ingest_s = time.perf_counter() - started
-                    p50s = []
-                    for _, rule in suite:
-                        client.count(rule, source.as_of_ms)
-                        samples = []
-                        for _ in range(repeats):
-                            t0 = time.perf_counter()
-                            client.count(rule, source.as_of_ms)
-                            samples.append((time.perf_counter() - t0) * 1000)
-                        p50s.append(percentile(samples, 0.5))
-                rss = server.rss_bytes()
+                out.append(shard_point(server, source, shards, ingest_s, repeats))
             finally:
                 server.stop()
-        out.append({"shards": shards, "customers": customers, "events": source.events,
-                    "ingest_records_per_s": round(source.events / ingest_s), "server_rss_bytes": rss,
-                    "suite_p50_sum_ms": round(sum(p50s), 3), "suite_median_ms": round(statistics.median(p50s), 3)})
     return out
 
 
-def durability_curve(customers: int, events: int, batches: list[int], syncs: list[str]) -> list[dict[str, Any]]:
+def durability_curve(customers: int, events: int, batches: list[int], syncs: list[str],
+                     isolated: bool = True) -> list[dict[str, Any]]:
+    from benchmarks import durable_ingest
+
     out = []
     for sync in syncs:
         for batch in batches:
             with tempfile.TemporaryDirectory(prefix="durable-curve-") as work:
                 result_path = Path(work) / "out.json"
-                subprocess.run([sys.executable, "-m", "benchmarks.durable_ingest", "--customers", str(customers),
-                                "--events", str(events), "--producers", "2", "--batch", str(batch),
-                                "--sync", sync, "--tail", "1000", "--idempotency-ids", "1000",
-                                "--data-dir", str(Path(work) / "data"), "--json", str(result_path)],
-                               capture_output=True, text=True, timeout=POINT_TIMEOUT_S, check=True)
+                argv = ["--customers", str(customers), "--events", str(events), "--producers", "2",
+                        "--batch", str(batch), "--sync", sync, "--tail", "1000", "--idempotency-ids", "1000",
+                        "--data-dir", str(Path(work) / "data"), "--json", str(result_path)]
+                if isolated:
+                    subprocess.run([sys.executable, "-m", "benchmarks.durable_ingest", *argv], capture_output=True,
+                                   text=True, timeout=POINT_TIMEOUT_S, check=True)
+                else:
+                    with contextlib.redirect_stdout(sys.stderr):  # its own report; ours is the curve
+                        assert durable_ingest.main(argv) in (0, None)
                 result = json.loads(result_path.read_text())
             out.append({"sync": sync, "batch": batch,
                         "ingest_records_per_s": result["ingest"]["records_per_s"],
