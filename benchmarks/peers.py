@@ -128,7 +128,8 @@ def run(source: Source, repeats: int, peer_repeats: int, shards: int = 2, grpc: 
         return round(statistics.median(r[key]["p50"] for r in rows), 3)
 
     out: dict[str, Any] = {
-        "source": source.name, "customers": source.customers, "events": source.events, "shards": shards,
+        "source": source.name, "customers": source.customers, "events": source.events,
+        "shards": shards if client is not None else None,
         "engine_build_s": round(build_s, 2), "duckdb_load_s": round(duck.load_seconds, 2),
         "chdb_load_s": round(chdb.load_seconds, 2), "queries": rows,
         "median_ms": {k: median(f"{k}_ms") for k in ("engine", "duckdb", "chdb")},
