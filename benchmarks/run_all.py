@@ -54,7 +54,7 @@ def check_10m_memory() -> None:
 
 
 def served_phase(source: Source, config: dict[str, Any], result: dict[str, Any]) -> None:
-    """One 2-shard server for the first generated source: its peers row over gRPC, its shard-curve point
+    """One 2-shard server for one generated source: its peers row over gRPC, its shard-curve point
     and the load runs (server starts cost seconds each with Ray; the smoke run pays one)."""
     data_dir = Path(tempfile.mkdtemp(prefix="bench-served-"))
     server, ingest_s = peers.serve(source, 2, data_dir)
@@ -67,6 +67,7 @@ def served_phase(source: Source, config: dict[str, Any], result: dict[str, Any])
                   "customers": source.customers, "placeholders": source.placeholders,
                   "start_delay_s": config["load_start_s"]}
         print("[load] closed and open loop", file=sys.stderr)
+        result["load_data"] = f"{source.customers:,} customers, {source.events:,} events, 2 shards"
         result["load"] = [load.run(server.target, "closed", rate=0.0, **common),
                           load.run(server.target, "open", rate=config["load_rate"], **common)]
         if config["counts_only_rate"]:  # the issue's target: p99 of counts alone at 1,000/s
@@ -84,9 +85,13 @@ def run(mode: str, out_dir: Path, with_10m: bool) -> dict[str, Any]:
     sizes = list(config["generated"]) + ([(10_000_000, 200_000_000)] if with_10m else [])
     if with_10m:
         check_10m_memory()
-    served_phase(generated(*sizes[0]), config, result)
-    for customers, events in sizes[1:]:
-        result["peers"].append(peers.run(generated(customers, events), config["repeats"], config["peer_repeats"]))
+    # the largest configured size gets the shared server: the load and its targets are measured at scale
+    served = max(config["generated"])
+    for customers, events in sizes:
+        if (customers, events) == served:
+            served_phase(generated(customers, events), config, result)
+        else:
+            result["peers"].append(peers.run(generated(customers, events), config["repeats"], config["peer_repeats"]))
     for name in REAL_DATASETS:
         result["peers"].append(peers.run(real(name), config["repeats"], config["peer_repeats"], grpc=config["grpc_real"]))
     print("[scaling] customers / events per customer / shards / durability", file=sys.stderr)
@@ -192,7 +197,7 @@ def report(result: dict[str, Any]) -> str:
             lines.append(f"| {r['id']} | {r['count']:,} | {_ms(r, 'engine')} | {_ms(r, 'grpc')} | {_ms(r, 'duckdb')} "
                          f"| {_ms(r, 'chdb')} | {r['best_peer']} | {r['engine_speedup']}x / {_times(r.get('grpc_speedup'))} |")
     lines += ["", "#### Load (mixed: 85% counts, 5% member pages, 5% saved-segment counts, 5% ingest batches of "
-              f"{load.INGEST_RECORDS} events; the last run, if any, counts only)", ""]
+              f"{load.INGEST_RECORDS} events; the last run, if any, counts only), on {result['load_data']}", ""]
     for run_ in result["load"]:
         lines += [load.markdown(run_), ""]
     d = result["curves"]["durability"]
