@@ -15,6 +15,7 @@ from indexes.rules.model import (
     Duration,
     EventCondition,
     Last,
+    PropertyCondition,
 )
 from indexes.schema import Schema
 from indexes.segments.footprint import footprint
@@ -52,6 +53,27 @@ def test_timestamp_attributes_in_where_are_covered_by_a_row_scan(tz: str, opened
                     "attrs": {"opened_at": BASE_MS + offset * HOUR_MS}} for i, offset in enumerate(opened)], now_ms=t0)
     rule = EventCondition("app_opened", (AttributeCondition("opened_at", op, Duration("hours", hours)),), Count("gte", 1))
     plan = engine.compile(rule)
+    changed = engine.evaluate(plan, t0) ^ engine.evaluate(plan, t0 + step)
+    assert changed <= time_candidates(footprint(plan).time, engine.shard, t0, t0 + step, {})
+
+
+@settings(max_examples=60, deadline=None)
+@given(tz=st.sampled_from(ZONES), offsets_h=st.lists(st.integers(-80, 80), min_size=1, max_size=8),
+       prop=st.sampled_from(["consent_updated_at", "birth_date"]), op=st.sampled_from(["within_last", "more_than_ago"]),
+       duration=st.one_of(st.builds(Duration, st.just("hours"), st.sampled_from([1, 3, 30])),
+                          st.builds(Duration, st.just("days"), st.sampled_from([1, 2, 4]))),
+       t0=as_of_ms(), step=st.sampled_from(STEPS_MS))
+def test_time_properties_dated_before_and_after_the_clock_are_covered(
+        tz: str, offsets_h: list[int], prop: str, op: str, duration: Duration, t0: int, step: int) -> None:
+    engine = Engine(tz=tz)
+    records = []
+    for i, offset in enumerate(offsets_h):
+        value_ms = t0 + offset * HOUR_MS
+        value = value_ms if prop == "consent_updated_at" else dt.datetime.fromtimestamp(
+            value_ms / 1000, dt.UTC).date().isoformat()
+        records.append({"customer_id": f"c{i}", "ts": BASE_MS, "properties": {prop: value}})
+    engine.ingest(records, now_ms=t0)
+    plan = engine.compile(PropertyCondition(prop, op, duration))
     changed = engine.evaluate(plan, t0) ^ engine.evaluate(plan, t0 + step)
     assert changed <= time_candidates(footprint(plan).time, engine.shard, t0, t0 + step, {})
 
