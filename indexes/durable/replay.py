@@ -115,6 +115,10 @@ def replay(
         for chunk, batches in _chunks(log, scanner, end_lsn, keep):
             kinds = kinds_of(chunk)
             special = (kinds == SEGMENT) | (kinds == TOMBSTONE)
+            if not engine.segments.maintains() and not special.any():  # the common case: the chunk at once
+                walls = [batch.wall_ms for batch in batches if batch.wall_ms is not None]
+                _apply_coalesced(engine, chunk, kinds, 0, len(chunk), max(walls, default=None), totals)
+                continue
             start = coalesced_from = 0
             coalesced_wall: int | None = None
             for batch in batches:
