@@ -63,15 +63,10 @@ class Derived:
     """What the catalog implies once compiled against the schema; rebuilt after every command."""
 
     plans: dict[str, Plan]  # every live segment's current rule
-    footprints: dict[str, Footprint]  # ... and what it reads itself
     active_order: list[str]  # active segments, every one after those it reads
     feeds: dict[str, tuple[str, ...]]  # active S -> active segments S reads directly or through inactive ones
     through: dict[str, frozenset[str]]  # active S -> inactive segments S reads (evaluated ad hoc for S)
-    reads: dict[str, Footprint]  # active S -> its footprint with those of `through` merged in
-
-    @property
-    def active(self) -> frozenset[str]:
-        return frozenset(self.active_order)
+    reads: dict[str, Footprint]  # active S -> its own footprint with those of `through` merged in
 
 
 class LiveSegments:
@@ -149,7 +144,7 @@ class LiveSegments:
             for upstream in sorted(reached_inactive):
                 merged = merged.merged(footprints[upstream])
             reads[segment_id] = merged
-        return Derived(plans, footprints, [s for s in order if s in active], feeds, through, reads)
+        return Derived(plans, [s for s in order if s in active], feeds, through, reads)
 
     def resolver(self, schema: Schema, universe: BitMap | None = None) -> SegmentResolver:
         """Members of a saved segment for `segment` rule nodes: the materialized bitmap when it is
