@@ -16,6 +16,7 @@ that need them, so `segments check` stays as fast as before.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -144,6 +145,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     return int(args.handler(args))
 
 
+EXIT_PIPE_CLOSED = 141  # 128 + SIGPIPE, what a shell reports for a killed pipe writer
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -155,6 +159,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:
+        # The reader stopped early (`segments ... | head`): not an error of ours. Point stdout at
+        # devnull so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_PIPE_CLOSED
     return embedded.EXIT_BAD_INPUT
 
 
