@@ -25,6 +25,7 @@ import numpy as np
 from pyroaring import BitMap
 
 from indexes.engine import Engine
+from indexes.insights import lifetime_values
 from indexes.plan.compile import ComputedLeaf, EventLeaf, Plan, compile_rule
 from indexes.plan.evaluate import SegmentResolver
 from indexes.plan.filters import filter_mask
@@ -35,7 +36,7 @@ from indexes.rules.model import All, AnyOf, EventCondition, Node, Not, PropertyC
 from indexes.schema import ValueType
 from indexes.segments.evaluation import evaluate_on
 from indexes.shard.event_store import MISSING_NUMBER
-from indexes.shard.shard import AMOUNT_ATTR, ORDER_EVENT, REFUND_EVENT, Shard
+from indexes.shard.shard import AMOUNT_ATTR, ORDER_EVENT, Shard
 
 EPOCH_DAY = dt.date(1970, 1, 1)
 
@@ -131,9 +132,7 @@ class _Walker:
 
     def computed_value(self, prop: str) -> str | None:
         if prop == "lifetime_value":
-            orders = self.rows_of(ORDER_EVENT, None, self.as_of_ms, (AMOUNT_ATTR,), ())
-            refunds = self.rows_of(REFUND_EVENT, None, self.as_of_ms, (AMOUNT_ATTR,), ())
-            total = _sum(orders, AMOUNT_ATTR) - _sum(refunds, AMOUNT_ATTR)
+            total = int(lifetime_values(self.shard, self.as_of_ms)[self.dense])  # the one definition
             value_type = self.shard.schema.attribute_type(ORDER_EVENT, AMOUNT_ATTR)
             assert value_type is not None
             return self.shown(total, value_type)

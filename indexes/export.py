@@ -40,8 +40,7 @@ def member_order(shard: Shard, members: BitMap) -> np.ndarray:
     """The members' dense ids in customer-id order (code point order, which is also the byte order of
     their UTF-8 form, as Members pages are ordered)."""
     ids = ids_from_bitmap(members & shard.alive).astype(np.int64)
-    table = shard.ids._external_by_dense  # noqa: SLF001 - the id table, read in bulk
-    keys = [table[i] for i in ids.tolist()]
+    keys = shard.ids.externals(ids.tolist())
     order = sorted(range(len(keys)), key=keys.__getitem__)
     return ids[np.asarray(order, dtype=np.int64)] if order else ids
 

@@ -121,11 +121,7 @@ def shard_insights(shard: Shard, members: BitMap, as_of_ms: int, request: Insigh
     """Counts for `members` (dense ids of this shard, e.g. a saved segment's bitmap) and for every living
     customer of the shard, at as_of_ms."""
     alive = shard.alive
-    members = members & alive
-    in_segment = np.zeros(shard.ids.allocated + 1, dtype=bool)
-    in_segment[ids_from_bitmap(members)] = True
-    in_base = np.zeros(len(in_segment), dtype=bool)
-    in_base[ids_from_bitmap(alive)] = True
+    members, in_segment, in_base = _membership(shard, members)
     partial = InsightsPartial(members=len(members), base=len(alive))
     orders = shard.event_index(ORDER_EVENT)
     if orders is not None:
@@ -157,16 +153,23 @@ def shard_insights(shard: Shard, members: BitMap, as_of_ms: int, request: Insigh
     return partial
 
 
-def value_counts(shard: Shard, members: BitMap, as_of_ms: int, request: InsightsRequest,
-                 wanted: dict[str, tuple[str, ...] | None]) -> dict[str, dict[str, Pair]]:
-    """Exact (segment, base) counts of the wanted values per dimension (None: every value) on this
-    shard: the second round of a cluster's top lists."""
+def _membership(shard: Shard, members: BitMap) -> tuple[BitMap, np.ndarray, np.ndarray]:
+    """(living members, dense mask of the members, dense mask of the base), one slot per dense id."""
     alive = shard.alive
     members = members & alive
     in_segment = np.zeros(shard.ids.allocated + 1, dtype=bool)
     in_segment[ids_from_bitmap(members)] = True
     in_base = np.zeros(len(in_segment), dtype=bool)
     in_base[ids_from_bitmap(alive)] = True
+    return members, in_segment, in_base
+
+
+def value_counts(shard: Shard, members: BitMap, as_of_ms: int, request: InsightsRequest,
+                 wanted: dict[str, tuple[str, ...] | None]) -> dict[str, dict[str, Pair]]:
+    """Exact (segment, base) counts of the wanted values per dimension (None: every value) on this
+    shard: the second round of a cluster's top lists."""
+    alive = shard.alive
+    members, in_segment, in_base = _membership(shard, members)
     start, end = window_bounds(shard.calendar, as_of_ms, Last(Duration("days", request.window_days)))
     tops = {name: (event, attr) for name, event, attr in WINDOW_TOPS}
     out: dict[str, dict[str, Pair]] = {}

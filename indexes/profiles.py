@@ -81,10 +81,8 @@ class ColumnReader:
     def _build(self, name: str, as_of_ms: int) -> tuple[Reader, Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]]:
         shard = self._shard
         if name == CUSTOMER_ID:
-            table = shard.ids._external_by_dense  # noqa: SLF001 - the id table, read in bulk
-
             def read_ids(ids: np.ndarray) -> list[str | None]:
-                return [table[i] for i in ids.tolist()]
+                return shard.ids.externals(ids.tolist())  # type: ignore[return-value]
 
             return read_ids, lambda ids: (np.zeros(len(ids), bool), np.array(read_ids(ids), dtype=object))
         if name in COMPUTED:

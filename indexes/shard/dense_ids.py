@@ -128,6 +128,7 @@ class DenseIds:
         assert value is not None, f"dense id {dense} is retired"
         return value
 
-    def externals(self, dense_ids: BitMap) -> list[str]:
+    def externals(self, dense_ids: BitMap | list[int]) -> list[str]:
+        """Customer ids of living dense ids (a bitmap, or a list in any order: the list's order)."""
         table = self._external_by_dense
         return [table[i] for i in dense_ids]  # type: ignore[misc]
