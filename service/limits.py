@@ -98,3 +98,15 @@ def clip(text: str, max_bytes: int) -> str:
         return text
     assert max_bytes > 3
     return encoded[: max_bytes - 3].decode("utf-8", errors="ignore") + "..."
+
+# --- Admission control (service/admission.py; RELIABILITY.md, "Overload") ----------------------------
+# Unary calls of a class running at once; a few more wait at most *_MAX_WAIT_MS for a slot; the rest are
+# refused at once with RESOURCE_EXHAUSTED. Queries: enough running to fill the count micro-batches of
+# 2 shards, a wait short enough that a refusal comes within a few ms. Ingest: each batch holds an fsync
+# and a prepared sub-batch per shard (at most 32, actors/prepared.py), so fewer, and a longer wait.
+ADMISSION_QUERY_MAX_RUNNING = 32
+ADMISSION_QUERY_MAX_WAITING = 32
+ADMISSION_QUERY_MAX_WAIT_MS = 10
+ADMISSION_INGEST_MAX_RUNNING = 16
+ADMISSION_INGEST_MAX_WAITING = 16
+ADMISSION_INGEST_MAX_WAIT_MS = 100
