@@ -37,6 +37,7 @@ from operator import itemgetter
 from typing import Any
 
 from actors.api import Rule
+from actors.api_segments import ChangePosition, ShardPosition
 from actors.placement import shard_of
 from actors.shard_client import ShardClient
 from actors.shard_insights import ProfilePage, SortKey, Target, sort_order
@@ -72,6 +73,9 @@ class ExportBatch:
     left_out: int  # members left out (missing a mandatory column) so far
     done: int  # members written or left out so far
     total: int  # members of the export
+    # Every shard's change-log position at the moment its members were read: the export holds the
+    # segment's membership as of these positions (changes-only scheduled exports continue from here).
+    read_at: ChangePosition = ()
 
 
 class ClusterInsights:
@@ -228,13 +232,14 @@ class ClusterInsights:
                 if failed:
                     raise failed[0]
                 total = sum(s.members for s in streams)
+                read_at = tuple(ShardPosition(epoch, next_seq - 1) for epoch, next_seq in (s.change_end for s in streams))
                 written = 0
                 async for rows in _merge(streams):
                     written += len(rows)
                     left_out = sum(s.left_out for s in streams)
-                    yield ExportBatch([row[1:] for row in rows], left_out, written + left_out, total)
+                    yield ExportBatch([row[1:] for row in rows], left_out, written + left_out, total, read_at)
                 left_out = sum(s.left_out for s in streams)
-                yield ExportBatch([], left_out, written + left_out, total)  # the final counts
+                yield ExportBatch([], left_out, written + left_out, total, read_at)  # the final counts
             finally:
                 for stream in streams:
                     await stream.close()
@@ -244,8 +249,9 @@ class _ShardStream:
     """One shard's blocks: the buffered rows, and the next block being fetched."""
 
     def __init__(self, client: ShardClient, session: int, members: int, first: list[tuple], left_out: int,
-                 finished: bool) -> None:
+                 finished: bool, change_end: tuple[int, int]) -> None:
         self.client = client
+        self.change_end = change_end
         self.session = session
         self.members = members
         self.rows = first

@@ -24,6 +24,7 @@ import json
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,24 +54,34 @@ def clock_from_env() -> Callable[[], int]:
     return now
 
 
-async def write_export_file(path: Path, batches: AsyncIterator[Any], columns: list[str]) -> tuple[int, int, int]:
+@dataclass(frozen=True)
+class WrittenExport:
+    rows: int
+    left_out: int  # members missing a mandatory column
+    members: int
+    read_at: ChangePosition  # the change-log positions the membership was read at (ExportBatch.read_at)
+
+
+async def write_export_file(path: Path, batches: AsyncIterator[Any], columns: list[str]) -> WrittenExport:
     """The CSV of `batches` (actors/cluster_insights.py ExportBatch) at `path`, written to a .partial
-    file renamed at the end; (rows, left out, members)."""
+    file renamed at the end."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     rows = left_out = members = 0
+    read_at: ChangePosition = ()
     try:
         with open(partial, "w", encoding="utf-8", newline="") as out:
             writer = csv.writer(out, lineterminator="\n")
             writer.writerow(columns)
             async for batch in batches:
-                writer.writerows(batch.rows)
+                # Formatting and writing a block takes milliseconds: off the event loop serving RPCs.
+                await asyncio.to_thread(writer.writerows, batch.rows)
                 rows += len(batch.rows)
-                left_out, members = batch.left_out, batch.total
+                left_out, members, read_at = batch.left_out, batch.total, batch.read_at
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)
-    return rows, left_out, members
+    return WrittenExport(rows, left_out, members, read_at)
 
 
 def position_text(position: ChangePosition) -> str:
@@ -127,19 +138,21 @@ class ExportScheduler:
                 mode = "changes"
             except Exception as exc:  # noqa: BLE001 - an expired position: this run is full
                 log.info("scheduled export %s: changes unreadable (%r), running in full", schedule.id, exc)
-        if mode == "full":
-            position = (await cluster.next_changes([schedule.segment_id], None, 0, 1)).position
         stamp = dt.datetime.fromtimestamp(due / 1000, tz=dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         relative = f"{EXPORTS_DIR}/{schedule.id}/{stamp}.csv"
         columns = list(schedule.columns)
         batches = cluster.export_rows(schedule.segment_id, None, columns, list(schedule.mandatory), now, only_ids=ids)
-        rows, left_out, members = await write_export_file(Path(cluster.data_dir) / relative, batches, columns)
+        written = await write_export_file(Path(cluster.data_dir) / relative, batches, columns)
+        if mode == "full":
+            # The positions the membership was read at, not ones read before or after it: the next
+            # changes-only run then neither repeats an entry this file holds nor misses one it does not.
+            position = written.read_at
         await cluster.segment_command({
-            "op": "record_export_run", "schedule": schedule.id, "due_ms": due, "at_ms": now, "rows": rows,
-            "left_out": left_out, "members": members, "path": relative, "mode": mode,
+            "op": "record_export_run", "schedule": schedule.id, "due_ms": due, "at_ms": now, "rows": written.rows,
+            "left_out": written.left_out, "members": written.members, "path": relative, "mode": mode,
             "position": position_text(position)})
         self.runs += 1
-        log.info("scheduled export %s: %d rows to %s", schedule.id, rows, relative)
+        log.info("scheduled export %s: %d rows to %s", schedule.id, written.rows, relative)
 
     async def _entered_since(self, segment_id: str, start: ChangePosition) -> tuple[list[str], ChangePosition]:
         """Customers whose latest change since `start` is an entry, and the position after them."""

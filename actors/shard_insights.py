@@ -150,23 +150,26 @@ class ShardInsights:
 
     # --- exports -------------------------------------------------------------------------------
     def export_open(self, target: Target, as_of_ms: int, columns: list[str], mandatory: list[str],
-                    block_rows: int) -> tuple[int, int, list[tuple[str | None, ...]], int, bool]:
-        """(session, members on this shard, first block, left out in it, finished). Each row starts
-        with the customer id (the router merges by it), then the columns' values."""
+                    block_rows: int) -> tuple[int, int, list[tuple[str | None, ...]], int, bool, tuple[int, int]]:
+        """(session, members on this shard, first block, left out in it, finished, change-log end).
+        Each row starts with the customer id (the router merges by it), then the columns' values. The
+        change-log end (epoch, next seq) is read with the membership: a changes-only scheduled export
+        continues exactly after the state this one wrote."""
         self._expire()
         with self._lock:
             if len(self._sessions) >= MAX_EXPORT_SESSIONS:
                 raise OverloadedError(f"shard {self._service.shard}: {MAX_EXPORT_SESSIONS} exports running")
         with self._service.using() as engine, engine.read_state() as inner:
             members = members_of(inner, target, as_of_ms) & inner.shard.alive
+            change_end = (inner.segments.changes.epoch, inner.segments.changes.next_seq)
             blocks = export_blocks(inner.shard, members, [CUSTOMER_ID, *columns], as_of_ms, mandatory, block_rows)
             first = next(blocks, None)  # a bad column raises here
         if first is None:
-            return 0, len(members), [], 0, True
+            return 0, len(members), [], 0, True, change_end
         with self._lock:
             session = next(self._ids)
             self._sessions[session] = _Session(blocks, time.monotonic())
-        return session, len(members), first[0], first[1], False
+        return session, len(members), first[0], first[1], False, change_end
 
     def export_next(self, session: int) -> tuple[list[tuple[str | None, ...]], int, bool]:
         """(block, left out in it, finished); the session ends when finished."""

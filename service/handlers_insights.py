@@ -9,6 +9,7 @@ in chunks of at most EXPORT_CHUNK_BYTES (plus one row), well under the reply siz
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import json
@@ -33,6 +34,7 @@ from service.calls import BackendCalls, DeadlineExceeded, remaining_s
 from service.convert_rules import DecodedRule, rule_error, rule_from_pb
 from service.errors import InvalidArgument, status_of
 from service.handlers_query import now_ms
+from service.stream_limits import CLIENT_STREAMS
 
 T = TypeVar("T")
 EXPORT_CHUNK_BYTES = 256 * 1024
@@ -282,20 +284,10 @@ class InsightsServicer(insights_pb2_grpc.InsightsServiceServicer):
     async def Export(self, request: insights_pb2.ExportRequest,
                      context: grpc.aio.ServicerContext) -> AsyncIterator[insights_pb2.ExportChunk]:
         try:
-            segment_id, rule, columns, mandatory, as_of = self._export_args(request)
-            chunks = _CsvChunks()
-            chunks.header(columns)
-            last = ExportBatch([], 0, 0, 0)
-            async for batch in self._batches(context, segment_id, rule, columns, mandatory, as_of):
-                last = batch
-                for text in chunks.rows(batch.rows):
-                    yield insights_pb2.ExportChunk(csv=text, done=batch.done, total=batch.total)
-            tail = chunks.take()
-            if tail:
-                yield insights_pb2.ExportChunk(csv=tail, done=last.done, total=last.total)
-            rows = last.done - last.left_out
-            yield insights_pb2.ExportChunk(summary=insights_pb2.ExportSummary(
-                rows=rows, left_out=last.left_out, members=last.total, as_of_ms=as_of), done=last.done, total=last.total)
+            with CLIENT_STREAMS.hold(context, "Export"):
+                async with contextlib.aclosing(self._export_chunks(request, context)) as chunks:
+                    async for chunk in chunks:
+                        yield chunk
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure ends the stream with its status
@@ -303,6 +295,23 @@ class InsightsServicer(insights_pb2_grpc.InsightsServiceServicer):
                 await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
             status = status_of(exc)
             await context.abort(status.code, status.details, status.trailing_metadata)
+
+    async def _export_chunks(self, request: insights_pb2.ExportRequest,
+                             context: grpc.aio.ServicerContext) -> AsyncIterator[insights_pb2.ExportChunk]:
+        segment_id, rule, columns, mandatory, as_of = self._export_args(request)
+        chunks = _CsvChunks()
+        chunks.header(columns)
+        last = ExportBatch([], 0, 0, 0)
+        async for batch in self._batches(context, segment_id, rule, columns, mandatory, as_of):
+            last = batch
+            for text in chunks.rows(batch.rows):
+                yield insights_pb2.ExportChunk(csv=text, done=batch.done, total=batch.total)
+        tail = chunks.take()
+        if tail:
+            yield insights_pb2.ExportChunk(csv=tail, done=last.done, total=last.total)
+        rows = last.done - last.left_out
+        yield insights_pb2.ExportChunk(summary=insights_pb2.ExportSummary(
+            rows=rows, left_out=last.left_out, members=last.total, as_of_ms=as_of), done=last.done, total=last.total)
 
     @found
     async def ExportToFile(self, request: insights_pb2.ExportToFileRequest,
@@ -314,7 +323,7 @@ class InsightsServicer(insights_pb2_grpc.InsightsServiceServicer):
         summary = await write_export_file(Path(self._backend.data_dir) / EXPORTS_DIR / name,
                                           self._batches(context, segment_id, rule, columns, mandatory, as_of), columns)
         return insights_pb2.ExportToFileResponse(path=f"{EXPORTS_DIR}/{name}", summary=insights_pb2.ExportSummary(
-            rows=summary[0], left_out=summary[1], members=summary[2], as_of_ms=as_of))
+            rows=summary.rows, left_out=summary.left_out, members=summary.members, as_of_ms=as_of))
 
 
     # --- scheduled exports ---------------------------------------------------------------------
