@@ -146,6 +146,7 @@ class ShardStatsInfo:
     snapshot_age_ms: int | None
     records_since_snapshot: int
     path: str  # the shard's directory, relative to the service's data directory
+    rss_bytes: int = 0  # resident memory of the shard's process (0: unknown); metrics, deploy/README.md
 
 
 @dataclass(frozen=True)

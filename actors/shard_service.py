@@ -29,6 +29,7 @@ from actors.api import ShardCompactionInfo, ShardSnapshotInfo, ShardStatsInfo, S
 from actors.count_cache import CountCache
 from actors.member_pages import ShardPage, SortedMembersCache, page_after
 from actors.prepared import MAX_PREPARED_BATCHES_PER_SHARD, PREPARED_BATCH_TTL_MS, PreparedRegistry
+from actors.process_memory import process_rss_bytes
 from indexes.durable import DurableEngine, compact
 from indexes.durable.engine import PreparedBatch, PreparedBatchError, Validator
 from indexes.engine import IngestResult
@@ -323,12 +324,12 @@ class ShardService:
             with self._use() as engine:
                 stats = engine.stats()
         except ShardUnavailableError:
-            return ShardStatsInfo(self.shard, state, 0, 0, 0, 0, 0, None, 0, self.shard_path)
+            return ShardStatsInfo(self.shard, state, 0, 0, 0, 0, 0, None, 0, self.shard_path, process_rss_bytes())
         return ShardStatsInfo(
             shard=self.shard, state=SERVING, customers=stats.customers, events=stats.events,
             event_ids=stats.event_ids, applied_lsn=stats.applied_lsn, log_size_bytes=stats.log_size_bytes,
             snapshot_age_ms=stats.snapshot_age_ms, records_since_snapshot=stats.records_since_snapshot,
-            path=self.shard_path,
+            path=self.shard_path, rss_bytes=process_rss_bytes(),
         )
 
     def prepared_count(self) -> int:
