@@ -40,7 +40,7 @@ from actors.api import Rule
 from actors.api_segments import ChangePosition, ShardPosition
 from actors.placement import shard_of
 from actors.shard_client import ShardClient
-from actors.shard_insights import ProfilePage, SortKey, Target, sort_order
+from actors.shard_insights import Target
 from indexes.engine import now_ms
 from indexes.explain import Explanation, UnknownCustomerError
 from indexes.export import BLOCK_ROWS
@@ -54,6 +54,7 @@ from indexes.insights import (
     uncertain_tops,
     with_exact_counts,
 )
+from indexes.profile_pages import ProfilePage, SortKey, sort_order
 from indexes.profiles import CustomerProfile
 from indexes.rules import format_rule, load_rule, rule_to_json
 from indexes.rules.model import Node

@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from pyroaring import BitMap
 
 from actors.api import OverloadedError
@@ -34,15 +33,11 @@ from indexes.insights import (
     shard_insights,
     value_counts,
 )
-from indexes.profiles import CUSTOMER_ID, ColumnReader, CustomerProfile, customer_profile, readers
+from indexes.profile_pages import ProfilePage, SortKey, profile_page
+from indexes.profiles import CUSTOMER_ID, CustomerProfile, customer_profile
 from indexes.segments.materialized import members_at
-from indexes.shard.bitmaps import ids_from_bitmap
-from indexes.shard.property_index import StringColumn
 
 Target = tuple[str, Any]  # ("plan", Plan) | ("segment", segment id) | ("segment_ids", (segment id, ids))
-# A profile page's cursor and each row's sort key: (missing, value, customer id); value is an int
-# (numbers, times, counts: the same scale on every shard) or text (strings, sets, customer ids).
-SortKey = tuple[bool, Any, str]
 EXPORT_SESSION_TTL_S = 300.0
 MAX_EXPORT_SESSIONS = 16
 
@@ -57,30 +52,6 @@ def members_of(inner: Engine, target: Target, as_of_ms: int) -> BitMap:
         return members_at(inner, segment_id, as_of_ms) & wanted
     assert kind == "plan", kind
     return inner.evaluate(value, as_of_ms)
-
-
-def sort_after(key: SortKey, cursor: SortKey, descending: bool) -> bool:
-    """Whether `key` comes after `cursor` in the order (missing last, value asc/desc, id asc)."""
-    if key[0] != cursor[0]:
-        return key[0]  # missing values come after present ones
-    if not key[0] and key[1] != cursor[1]:
-        return key[1] < cursor[1] if descending else key[1] > cursor[1]
-    return key[2] > cursor[2]
-
-
-def sort_order(keys: list[SortKey], chosen: list[int], descending: bool) -> list[int]:
-    """`chosen` (indexes into keys) in the order: present values by value (asc/desc) then id, missing
-    ones last by id. Two stable sorts, no comparison function."""
-    present = sorted((i for i in chosen if not keys[i][0]), key=lambda i: keys[i][2])
-    present.sort(key=lambda i: keys[i][1], reverse=descending)  # stable: ties keep id order
-    return present + sorted((i for i in chosen if keys[i][0]), key=lambda i: keys[i][2])
-
-
-@dataclass(frozen=True)
-class ProfilePage:
-    rows: list[tuple[SortKey, list[str | None]]]  # in sort order
-    has_more: bool
-    count: int  # members on this shard
 
 
 @dataclass
@@ -124,29 +95,10 @@ class ShardInsights:
     # --- member profiles -----------------------------------------------------------------------
     def profile_page(self, target: Target, as_of_ms: int, columns: list[str], sort_by: str, descending: bool,
                      after: SortKey | None, page_size: int) -> ProfilePage:
-        """The `page_size` first members after `after` in the order, with their values.
-        UnknownColumnError for a column or sort column the schema does not know."""
+        """The `page_size` first members after `after` (indexes/profile_pages.py)."""
         with self._service.using() as engine, engine.read_state() as inner:
-            shard = inner.shard
-            column_readers = readers(shard, columns, as_of_ms)
-            sorter = ColumnReader(shard, sort_by, as_of_ms)
-            ids = ids_from_bitmap(members_of(inner, target, as_of_ms) & shard.alive).astype(np.int64)
-            names = ColumnReader(shard, CUSTOMER_ID, as_of_ms).read(ids)
-            if sort_by == CUSTOMER_ID:
-                keys: list[SortKey] = [(False, name, name) for name in names]  # type: ignore[misc]
-            else:
-                missing, values = sorter.sort_keys(ids)
-                if isinstance(shard.column(sort_by), StringColumn) or values.dtype == object:
-                    values = np.array(sorter.read(ids), dtype=object)  # text: comparable across shards
-                keys = [(bool(m), None if m else v, n)
-                        for m, v, n in zip(missing.tolist(), values.tolist(), names, strict=True)]
-            chosen = [i for i, key in enumerate(keys) if after is None or sort_after(key, after, descending)]
-            chosen = sort_order(keys, chosen, descending)
-            page = np.asarray(chosen[:page_size], dtype=np.int64)
-            block = ids[page] if len(page) else np.zeros(0, dtype=np.int64)
-            values_by_column = [reader.read(block) for reader in column_readers]
-            rows = [(keys[int(i)], [column[n] for column in values_by_column]) for n, i in enumerate(page.tolist())]
-            return ProfilePage(rows, len(chosen) > page_size, len(ids))
+            members = members_of(inner, target, as_of_ms)
+            return profile_page(inner.shard, members, as_of_ms, columns, sort_by, descending, after, page_size)
 
     # --- exports -------------------------------------------------------------------------------
     def export_open(self, target: Target, as_of_ms: int, columns: list[str], mandatory: list[str],

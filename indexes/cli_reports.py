@@ -5,6 +5,7 @@ files (--input) or a workspace's data directory (--data-dir), without a server.
     segments insights [--window-days N] [--top K] RULE        the segment against all customers
     segments export   --columns a,b,c [--mandatory a] [--out FILE] RULE    CSV, streamed
     segments profile  --customer C [--recent N]               one customer's values and latest events
+    segments profiles --columns a,b [--sort-by c] [--descending] [--limit N] RULE   members with columns
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from indexes.explain import UnknownCustomerError, explain_customer, render_expla
 from indexes.export import write_csv
 from indexes.insights import MAX_WINDOW_DAYS, engine_insights
 from indexes.insights_text import insights_json, render_insights
+from indexes.profile_pages import profile_page
 from indexes.profiles import MAX_COLUMNS, UnknownColumnError, customer_profile
 from indexes.timecal import TimeZoneError
 from indexes.values import format_timestamp_ms
@@ -101,6 +103,41 @@ def command_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def profile_columns(args: argparse.Namespace) -> list[str]:
+    columns = [c.strip() for c in args.columns.split(",") if c.strip()]
+    if not 1 <= len(columns) <= MAX_COLUMNS:
+        raise CliError(f"--columns: 1..{MAX_COLUMNS} comma-separated names")
+    if args.limit < 1:
+        raise CliError("--limit: at least 1")
+    return columns
+
+
+def print_profiles(rows: Iterator[tuple[str, list[str | None]]], columns: list[str], as_json: bool) -> None:
+    """One member per line: JSON objects, or tab-separated values under a header (missing: empty)."""
+    if not as_json:
+        print("\t".join(["customer_id", *columns]))
+    for customer_id, values in rows:
+        if as_json:
+            print(json.dumps({"customer_id": customer_id, **dict(zip(columns, values, strict=True))},
+                             ensure_ascii=False))
+        else:
+            print("\t".join([customer_id, *("" if v is None else str(v) for v in values)]))
+
+
+def command_profiles(args: argparse.Namespace) -> int:
+    columns = profile_columns(args)
+    as_of = parse_as_of(args.as_of)
+    with workspace(args) as engine:
+        members = engine.evaluate(read_rule_argument(args.rule), as_of)
+        try:
+            page = profile_page(engine.shard, members, as_of, columns, args.sort_by, args.descending, None, args.limit)
+        except (UnknownColumnError, ValueError) as exc:
+            raise CliError(f"--columns/--sort-by: {exc}") from exc
+    print_profiles(((key[2], values) for key, values in page.rows), columns, args.json)
+    print(f"{len(page.rows)} of {page.count} members", file=sys.stderr)
+    return EXIT_OK
+
+
 @contextmanager
 def _output(path: str | None) -> Iterator[Any]:
     if path in (None, "-"):
@@ -164,3 +201,12 @@ def register_reports(commands: Any) -> None:
     profile.add_argument("--json", action="store_true", help="one line of JSON")
     _common(profile, rule=False)
     profile.set_defaults(handler=command_profile)
+
+    profiles = commands.add_parser("profiles", help="a segment's members with chosen columns, sorted by one")
+    profiles.add_argument("--columns", required=True, help="comma-separated: properties and computed ones")
+    profiles.add_argument("--sort-by", default="customer_id", help="column to sort by (default customer_id)")
+    profiles.add_argument("--descending", action="store_true", help="largest values first (missing ones last)")
+    profiles.add_argument("--limit", type=int, default=20, help="members to list (default 20)")
+    profiles.add_argument("--json", action="store_true", help="one JSON object per member")
+    _common(profiles)
+    profiles.set_defaults(handler=command_profiles)

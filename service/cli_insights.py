@@ -7,6 +7,8 @@ indexes/cli_reports.py, whose arguments they reuse), `--segment ID` as an altern
     segments export   --server 127.0.0.1:50051 --segment vip --columns customer_id,email --out vip.csv
     segments export   --server 127.0.0.1:50051 --segment vip --columns customer_id,email --server-file vip.csv
     segments profile  --server 127.0.0.1:50051 --customer c42
+    segments profiles --server 127.0.0.1:50051 --segment vip --columns email,lifetime_value \
+        --sort-by lifetime_value --descending --limit 50
     segments summarize --server 127.0.0.1:50051 --segment vip --lang tr
     segments export-schedule create --server 127.0.0.1:50051 --segment vip --every daily \
         --columns customer_id,email [--mode changes]
@@ -24,12 +26,12 @@ from typing import Any
 from tqdm import tqdm
 
 from indexes import cli as embedded
-from indexes.cli_reports import _output, command_export, command_insights
+from indexes.cli_reports import _output, command_export, command_insights, print_profiles, profile_columns
 from indexes.explain import render_explanation
 from indexes.insights_text import insights_json, render_insights
 from indexes.values import format_timestamp_ms
 
-REPORTS = ("explain", "insights", "export", "profile")
+REPORTS = ("explain", "insights", "export", "profile", "profiles")
 
 
 def extend_reports(commands: dict[str, argparse.ArgumentParser]) -> None:
@@ -142,8 +144,19 @@ def remote_profile(args: argparse.Namespace, client: Any) -> int:
     return embedded.EXIT_OK
 
 
+def remote_profiles(args: argparse.Namespace, client: Any) -> int:
+    columns = profile_columns(args)
+    target = _target(args)
+    rows = client.member_profiles(columns, target.get("rule"), segment_id=target.get("segment_id"),
+                                  sort_by=args.sort_by, descending=args.descending,
+                                  page_size=min(args.limit, 1_000), as_of_ms=_as_of(args))
+    listed = ((customer_id, [values[c] for c in columns]) for customer_id, values in itertools.islice(rows, args.limit))
+    print_profiles(listed, columns, args.json)
+    return embedded.EXIT_OK
+
+
 REMOTE_COMMANDS = {"insights": remote_insights, "explain": remote_explain, "export": remote_export,
-                   "profile": remote_profile, "summarize": remote_summarize}
+                   "profile": remote_profile, "profiles": remote_profiles, "summarize": remote_summarize}
 
 
 def register_export_schedule(commands: Any) -> None:

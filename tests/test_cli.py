@@ -62,3 +62,17 @@ def test_check_prints_both_forms(capsys: pytest.CaptureFixture[str]) -> None:
 def test_unknown_zone_is_a_clean_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["eval", "--input", str(DATA), "--tz", "Nowhere/Land", "country exists"]) == 2
     assert "unknown time zone" in capsys.readouterr().err
+
+
+def test_profiles_lists_members_sorted_by_a_column(capsys: pytest.CaptureFixture[str]) -> None:
+    rule = "count(order_created) >= 5"
+    args = ["--input", str(DATA), "--as-of", "2011-12-10T00:00:00Z"]
+    assert main(["profiles", *args, "--columns", "country,order_count", "--sort-by", "order_count",
+                 "--descending", "--limit", "7", "--json", rule]) == 0
+    captured = capsys.readouterr()
+    rows = [json.loads(line) for line in captured.out.splitlines()]
+    assert len(rows) == 7 and all(int(r["order_count"]) >= 5 for r in rows)
+    counts = [int(r["order_count"]) for r in rows]
+    assert counts == sorted(counts, reverse=True)
+    assert captured.err.strip().startswith("7 of ")
+    assert main(["profiles", *args, "--columns", "no_such_column", rule]) == 2

@@ -212,3 +212,19 @@ def test_customer_profile_and_cli(shop: dict[str, Any], client: SegmentsClient, 
     assert capsys.readouterr().out.startswith(f"{customer}: IN")
     assert cli_main(["profile", "--server", server.target, "--customer", customer, "--json", "--as-of", at]) == 0
     assert customer in capsys.readouterr().out
+
+
+def test_profiles_cli_lists_the_first_members_in_order(shop: dict[str, Any], server: ServerProcess,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from indexes.profile_pages import profile_page
+
+    mirror, as_of = shop["mirror"], shop["as_of"]
+    members = _members(mirror, shop["rules"]["vip"], as_of)
+    expected = profile_page(mirror.shard, members, as_of, ["email", "lifetime_value"], "lifetime_value", True,
+                            None, 25)
+    assert cli_main(["profiles", "--server", server.target, "--segment", "vip", "--columns", "email,lifetime_value",
+                     "--sort-by", "lifetime_value", "--descending", "--limit", "25", "--as-of", str(as_of)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "customer_id\temail\tlifetime_value"
+    assert lines[1:] == ["\t".join([key[2], *("" if v is None else str(v) for v in values)])
+                         for key, values in expected.rows]
