@@ -15,7 +15,7 @@ import contextlib
 import logging
 import signal
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -84,10 +84,12 @@ class Running:
     scheduler: asyncio.Task | None = None  # scheduled exports (actors/export_scheduler.py)
 
 
-async def start_server(backend: SegmentsBackend, host: str, port: int) -> Running:
-    """Bind (port 0: a free one) and start serving `backend`; the caller stops it with `stop_server`."""
+async def start_server(backend: SegmentsBackend, host: str, port: int,
+                       interceptors: Sequence[grpc.aio.ServerInterceptor] = ()) -> Running:
+    """Bind (port 0: a free one) and start serving `backend`; the caller stops it with `stop_server`.
+    `interceptors` see every RPC (service/metrics_interceptor.py: counts, latency, the RPC log)."""
     calls = BackendCalls()
-    server = grpc.aio.server(options=SERVER_OPTIONS)
+    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=tuple(interceptors))
     time_zone = TimeZoneCache(backend, calls)
     add_ingest_service(IngestServicer(backend, calls), server)  # requests with their bytes (wire_requests.py)
     query_pb2_grpc.add_QueryServiceServicer_to_server(QueryServicer(backend, calls), server)
@@ -161,6 +163,7 @@ async def serve(
     on_listening: Callable[[str, int], None],
     prepare: Callable[[SegmentsBackend, asyncio.Event], Awaitable[None]] | None = None,
     grace_s: float = GRACE_PERIOD_S,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> int:
     """Run until SIGTERM or SIGINT; 0 after a clean shutdown. `prepare` runs before the port opens
     and sees the stop event (the demo ingest stops early when it is set)."""
@@ -175,7 +178,7 @@ async def serve(
             await prepare(backend, stop)
         if stop.is_set():
             return 0
-        running = await start_server(backend, host, port)
+        running = await start_server(backend, host, port, interceptors)
         try:
             on_listening(host, running.port)
             await stop.wait()
