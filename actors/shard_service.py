@@ -32,6 +32,7 @@ from actors.prepared import MAX_PREPARED_BATCHES_PER_SHARD, PREPARED_BATCH_TTL_M
 from actors.process_memory import process_rss_bytes
 from indexes.durable import DurableEngine, compact
 from indexes.durable.engine import PreparedBatch, PreparedBatchError, Validator
+from indexes.durable.export_erasure import erase_from_exports
 from indexes.engine import IngestResult
 from indexes.log import LogBackpressureError, LogLockedError
 from indexes.plan.compile import Plan
@@ -304,7 +305,9 @@ class ShardService:
         error: BaseException | None = None
         try:
             engine.close()
-            report = compact(self.data_dir / self.shard_path)
+            # Export files are the cluster's (DATA_DIR/exports): erased customers leave them too.
+            report = compact(self.data_dir / self.shard_path,
+                             before_rewrite=lambda customers: erase_from_exports(self.data_dir, customers))
         except BaseException as exc:
             error = exc
         finally:

@@ -164,9 +164,12 @@ def compact(
     fsync: Fsync = os.fsync,
     segment_size_bytes: int = DEFAULT_SEGMENT_SIZE_BYTES,
     after_tombstones: Callable[[], None] | None = None,
+    before_rewrite: Callable[[list[str]], object] | None = None,
 ) -> CompactionReport:
     """Compact the workspace at `data_dir` (no other process may have it open). `after_tombstones`
-    is a test hook: called between the tombstone append and the rewrite."""
+    is a test hook: called between the tombstone append and the rewrite. `before_rewrite` gets the
+    customers this compaction erases while the log still names them (the service takes them out of
+    its export files there: indexes/durable/export_erasure.py); a crash after it repeats it."""
     started = time.perf_counter()
     log_dir = data_dir / LOG_DIR
     log_bytes_before = _log_bytes(log_dir)
@@ -185,6 +188,8 @@ def compact(
         del expected
     if after_tombstones is not None:
         after_tombstones()
+    if before_rewrite is not None:
+        before_rewrite(sorted(plan.last_erasure_lsn))
     delete_all_snapshots(data_dir / SNAPSHOTS_DIR)
     if plan.has_work:
         result = rewrite(log_dir, plan.keep(), segment_size_bytes=segment_size_bytes, fsync=fsync)
