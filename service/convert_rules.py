@@ -7,11 +7,11 @@ the request: `rule.all[2].count.value` for a node path, `rule.text` / `rule.json
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from indexes.rules.errors import RuleError, join
+from indexes.rules.json_text import loads_rule_json
 from proto.segments.v1 import query_pb2
 from service.errors import InvalidArgument
 from service.limits import MAX_RULE_BYTES
@@ -37,11 +37,9 @@ def rule_from_pb(rule: query_pb2.Rule, field: str = "rule") -> DecodedRule:
     value: str | dict[str, Any] = content
     if form == "json":
         try:
-            value = json.loads(content)
-        except json.JSONDecodeError as exc:
-            raise InvalidArgument([(f"{field}.json", f"line {exc.lineno}, column {exc.colno}: {exc.msg}")]) from None
-        except RecursionError:
-            raise InvalidArgument([(f"{field}.json", "nested too deeply")]) from None
+            value = loads_rule_json(content)  # nesting depth checked before json.loads recurses
+        except RuleError as exc:
+            raise InvalidArgument([(f"{field}.json", exc.reason.partition("\n")[0])]) from None
         if not isinstance(value, dict):
             raise InvalidArgument([(f"{field}.json", "a rule is a JSON object")])
     return DecodedRule(value, form, rule_digest(form, content))

@@ -21,6 +21,7 @@ from service.errors import invalid_records, rpc
 from service.ingest_batch import BatchResult, RejectedBatch, error_pb, ingest_requests
 from service.ingest_stream import StreamIngest
 from service.limits import MAX_LISTED_RECORD_ERRORS
+from service.stream_limits import CLIENT_STREAMS
 from service.wire_requests import ReceivedRequest, receive
 
 SERVICE_NAME = "segments.v1.IngestService"
@@ -54,7 +55,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         async def run_batch(requests: list[ReceivedRequest], after: asyncio.Future[Any] | None) -> BatchResult:
             return await ingest_requests(self._backend, self._calls, requests, context, after)
 
-        return await StreamIngest(run_batch).run(request_iterator)
+        with CLIENT_STREAMS.hold(context, "IngestStream"):
+            return await StreamIngest(run_batch).run(request_iterator)
 
 
 def add_ingest_service(servicer: IngestServicer, server: grpc.aio.Server) -> None:

@@ -56,6 +56,7 @@ from service.limits import (
     WATCH_QUEUE_MESSAGES,
     WATCH_SLOW_CONSUMER_S,
 )
+from service.stream_limits import CLIENT_STREAMS
 from service.time_zone import TimeZoneCache
 from service.watch_stream import WatchStream
 
@@ -311,11 +312,12 @@ class SegmentServicer(segments_pb2_grpc.SegmentServiceServicer):
 
             stream = WatchStream(next_changes, start, heartbeat_ms=heartbeat_ms, queue_messages=WATCH_QUEUE_MESSAGES,
                                  slow_consumer_s=WATCH_SLOW_CONSUMER_S, closing=self._calls.closing)
-            self._watch_streams += 1
-            try:
-                await stream.run(context.write)
-            finally:
-                self._watch_streams -= 1
+            with CLIENT_STREAMS.hold(context, "Watch"):
+                self._watch_streams += 1
+                try:
+                    await stream.run(context.write)
+                finally:
+                    self._watch_streams -= 1
         except grpc.aio.AbortError:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure must become a status; CancelledError passes

@@ -57,6 +57,10 @@ DEFAULT_DRY_RUN_SAMPLES = 10
 DEFAULT_HEARTBEAT_MS = 5_000
 MIN_HEARTBEAT_MS, MAX_HEARTBEAT_MS = 100, 60_000
 MAX_WATCH_STREAMS = 64  # open Watch streams per server; more are RESOURCE_EXHAUSTED
+# Open Watch, IngestStream and Export streams of one client (token id, else peer host) at once; more are
+# RESOURCE_EXHAUSTED (service/stream_limits.py). A quarter of the server's Watch streams: four clients
+# cannot take them all.
+MAX_STREAMS_PER_CLIENT = 16
 WATCH_QUEUE_MESSAGES = 64  # messages read from the shards and not yet sent, per stream
 # A stream whose queue stayed full this long is ended with RESOURCE_EXHAUSTED (its client resumes from
 # the last position it received) rather than buffered without bound.

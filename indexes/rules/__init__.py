@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 from indexes.rules.errors import RuleError, RuleSyntaxError
 from indexes.rules.json_form import rule_from_json, rule_to_json
-from indexes.rules.model import GROUP_TYPES, LEAF_TYPES, MAX_DEPTH, Node
+from indexes.rules.json_text import loads_rule_json
+from indexes.rules.model import GROUP_TYPES, LEAF_TYPES, Node
 from indexes.rules.text_form import format_rule, parse_rule
 from indexes.rules.validate import validate_rule
 from indexes.schema import Schema
@@ -25,19 +25,9 @@ def load_rule(
         return rule_from_json(rule, schema, segment_exists)
     if isinstance(rule, str):
         if rule.lstrip().startswith("{"):
-            return rule_from_json(_loads(rule), schema, segment_exists)
+            return rule_from_json(loads_rule_json(rule), schema, segment_exists)
         return parse_rule(rule, schema, segment_exists)
     raise RuleError("", "a rule is a model, a JSON object, or text")
-
-
-def _loads(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise RuleSyntaxError(exc.lineno, exc.colno, [f"valid JSON ({exc.msg})"]) from None
-    except RecursionError:
-        # json's C scanner gives up near 1000 levels; the rule limit is far below that anyway.
-        raise RuleError("", f"nested more than {MAX_DEPTH} levels deep") from None
 
 
 __all__ = [
@@ -45,6 +35,7 @@ __all__ = [
     "RuleSyntaxError",
     "format_rule",
     "load_rule",
+    "loads_rule_json",
     "parse_rule",
     "rule_from_json",
     "rule_to_json",

@@ -20,6 +20,9 @@ MAX_DEPTH = 64
 MAX_NODES = 1000
 MAX_WINDOW_DAYS = 3660
 MAX_WINDOW_HOURS = MAX_WINDOW_DAYS * 24
+# Values of one `in (...)` / has_any list: a rule of 1,000 nodes may hold that many lists, and each
+# value is a bitmap lookup when the rule is evaluated.
+MAX_RULE_LIST_VALUES = 10_000
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from lark.lexer import PatternStr
 from lark.visitors import Transformer_NonRecursive
 
 from indexes.rules.errors import RuleSyntaxError
+from indexes.rules.json_text import MAX_JSON_INT_DIGITS
 from indexes.rules.model import (
     ALL_TIME,
     All,
@@ -179,6 +180,15 @@ def _string(token: Token) -> str:
     return value
 
 
+def _whole(token: Token) -> int:
+    """An INT token. Python refuses to read more than 4,300 digits (ValueError); no rule value has
+    more than int64's 19, so longer ones are a syntax error at the token."""
+    text = str(token)
+    if len(text) > MAX_JSON_INT_DIGITS:
+        raise _token_error(token, f"a whole number of at most {MAX_JSON_INT_DIGITS} digits")
+    return int(text)
+
+
 def _date(token: Token) -> dt.date:
     try:
         return dt.date.fromisoformat(str(token))
@@ -195,7 +205,7 @@ def _token_value(item: object) -> object:
     if kind == "NUMBER":
         return Decimal(str(item))
     if kind == "INT":
-        return int(item)
+        return _whole(item)
     if kind == "DATE":
         return _date(item)
     return str(item)
@@ -269,7 +279,7 @@ class _Builder(Transformer_NonRecursive):
         return ALL_TIME
 
     def last_window(self, items: list) -> Window:
-        return Last(Duration(items[1], int(items[0])))
+        return Last(Duration(items[1], _whole(items[0])))
 
     def since_window(self, items: list) -> Window:
         return Since(_date(items[0]))
@@ -294,7 +304,7 @@ class _Builder(Transformer_NonRecursive):
         return items[0], _date(items[1])
 
     def recent_op(self, items: list) -> tuple:
-        return items[0], Duration(items[2], int(items[1]))
+        return items[0], Duration(items[2], _whole(items[1]))
 
     def exists(self, items: list) -> tuple:
         return "exists", None

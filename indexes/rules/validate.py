@@ -20,6 +20,7 @@ from indexes.rules.model import (
     FIRST_LAST_OPS,
     MAX_DEPTH,
     MAX_NODES,
+    MAX_RULE_LIST_VALUES,
     MAX_WINDOW_DAYS,
     MAX_WINDOW_HOURS,
     NUMBER_OPS,
@@ -44,6 +45,7 @@ from indexes.rules.model import (
     Sum,
 )
 from indexes.schema import Schema, ValueType
+from indexes.values import MAX_STRING_BYTES
 
 SegmentExists = Callable[[str], bool]
 
@@ -190,6 +192,24 @@ def check_time_value(op: str, value: object, path: str) -> None:
         check_duration(value, path)
 
 
+def check_rule_string(value: object, path: str, max_bytes: int = MAX_STRING_BYTES) -> None:
+    """A string value of a rule: no longer than any stored string can be (so never a match wasted on
+    megabytes), and encodable as UTF-8 (a lone surrogate from a JSON escape would fail only later,
+    when the rule is written to the log)."""
+    if not isinstance(value, str):
+        raise RuleError(path, "must be a string")
+    if value.isascii():
+        if len(value) > max_bytes:
+            raise RuleError(path, f"longer than {max_bytes} bytes")
+        return
+    try:
+        size_bytes = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise RuleError(path, "not valid Unicode text (a lone surrogate such as \\ud800)") from None
+    if size_bytes > max_bytes:
+        raise RuleError(path, f"longer than {max_bytes} bytes")
+
+
 def _is_count(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= INT64_MAX
 
@@ -220,6 +240,7 @@ class _Validator:
         elif isinstance(node, SegmentCondition):
             if not isinstance(node.segment, str) or not node.segment:
                 raise RuleError(join(path, "segment"), "must be a segment id")
+            check_rule_string(node.segment, join(path, "segment"))
             if self.segment_exists is None or not self.segment_exists(node.segment):
                 raise RuleError(join(path, "segment"), f"unknown segment id {node.segment!r}")
         else:
@@ -249,13 +270,13 @@ class _Validator:
         elif op in LIST_OPS:
             if not (isinstance(value, tuple) and value):
                 raise RuleError(value_path, "must be a non-empty list of strings")
+            if len(value) > MAX_RULE_LIST_VALUES:
+                raise RuleError(value_path, f"more than {MAX_RULE_LIST_VALUES} values ({len(value)})")
             for i, item in enumerate(value):
-                if not isinstance(item, str):
-                    raise RuleError(join(value_path, f"[{i}]"), "must be a string")
+                check_rule_string(item, join(value_path, f"[{i}]"))
             self._check_enum(value_type, str(op), value, value_path)
         else:
-            if not isinstance(value, str):
-                raise RuleError(value_path, "must be a string")
+            check_rule_string(value, value_path)
             self._check_enum(value_type, str(op), (value,), value_path)
 
     @staticmethod
