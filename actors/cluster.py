@@ -11,7 +11,9 @@
 without locks, and awaiting Ray's object refs never blocks it.
 
 * Placement: customer -> shard by xxh3_64 of the id (actors/placement.py); the shard count is fixed
-  in DATA_DIR/cluster.json when the directory is created (actors/layout.py).
+  in DATA_DIR/cluster.json when the directory is created (actors/layout.py) and changed only offline by
+  `segments reshard` (actors/reshard.py). Shard -> Ray node: `local` or `spread`
+  (actors/placement_nodes.py, docs/SCALING.md).
 * Ingest: two phases across shards (actors/ingest_coordinator.py), shielded from cancellation so a
   client hanging up cannot stop it between the phases. Declarations: `declare`, on every shard.
 * Queries: compiled once here against the cluster's schema copy, the plan shipped to every shard,
@@ -36,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 import ray
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from actors.api import (
     ClusterStats,
@@ -63,6 +64,7 @@ from actors.ingest_coordinator import (
 from actors.layout import ClusterLayout, open_layout
 from actors.member_pages import ShardPage, check_page_size, merge_pages
 from actors.placement import RoutedBatch, route_batch, route_wire
+from actors.placement_nodes import ShardPlacement, actor_options
 from actors.plan_cache import PlanCache
 from actors.prepared import MAX_PREPARED_BATCHES_PER_SHARD, PREPARED_BATCH_TTL_MS
 from actors.ray_runtime import ensure_ray, shutdown_if_started
@@ -133,10 +135,12 @@ class Cluster(ClusterSegments, ClusterInsights):
         prepared_batch_ttl_ms: int = PREPARED_BATCH_TTL_MS,
         start_timeout_ms: int = START_TIMEOUT_MS,
         count_cache_entries: int = 0,
+        placement: ShardPlacement | None = None,
     ) -> Cluster:
         """Open (or create, with `shards` - default one per core - and `tz` - default UTC) the cluster
         on `data_dir`, start one shard actor per shard and wait until every shard has recovered.
         `count_cache_entries` > 0 gives each shard an exact count cache (actors/count_cache.py).
+        `placement`: which Ray nodes run the shards (default local: the router's node).
 
         Raises ClusterLayoutError when `shards` or `tz` differ from the directory's, LogLockedError
         when another process runs a cluster on it, ShardUnavailableError when a shard cannot open."""
@@ -152,11 +156,12 @@ class Cluster(ClusterSegments, ClusterInsights):
             started_ray = ensure_ray(ray_address)
             options = {"sync": sync, "max_prepared_batches": max_prepared_batches_per_shard,
                        "prepared_batch_ttl_ms": prepared_batch_ttl_ms, "count_cache_entries": count_cache_entries}
-            # On this machine: the router reaches the shards through Unix sockets (actors/shard_channel.py).
-            here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
+            # Shards on the router's node are called over Unix sockets, others through Ray (actors/shard_client.py).
+            router_node_id = ray.get_runtime_context().get_node_id()
+            where = actor_options(placement or ShardPlacement(), router_node_id)
             for shard in range(layout.shards):
-                actors.append(ShardActor.options(scheduling_strategy=here).remote(  # type: ignore[attr-defined]
-                    shard, str(root), layout.shard_path(shard), options, channels.socket_path(shard)))
+                actors.append(ShardActor.options(**where).remote(  # type: ignore[attr-defined]
+                    shard, str(root), layout.shard_path(shard), options, channels.socket_path(shard), router_node_id))
             clients = [ShardClient(i, actor, channels.socket_path(i), max_inflight_calls_per_shard)
                        for i, actor in enumerate(actors)]
             cluster = cls(layout, clients, Schema(), lock, started_ray, channels)
@@ -187,6 +192,11 @@ class Cluster(ClusterSegments, ClusterInsights):
     def shard_actor(self, shard: int) -> Any:
         """The Ray actor handle of a shard (operations and tests, e.g. `ray.kill`)."""
         return self._clients[shard].handle
+
+    def shard_locations(self) -> list[tuple[str | None, str | None]]:
+        """Per shard, (Ray node id, transport "unix" | "ray") of the incarnation the router is connected
+        to; (None, None) before the first connection."""
+        return [(c.node_id, c.transport) for c in self._clients]
 
     def serving(self) -> bool:
         """Every shard is up and recovered (the health check's SERVING)."""

@@ -25,6 +25,7 @@ from typing import Any
 
 import ray
 
+from actors.channel_protocol import portable_exception
 from actors.channel_server import ChannelServer, Method
 from actors.member_pages import ShardPage
 from actors.shard_insights import ShardInsights, insight_methods
@@ -88,11 +89,39 @@ def segment_methods(segments: ShardSegments) -> dict[str, Method]:
 
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0, concurrency_groups=CONCURRENCY_GROUPS)
 class ShardActor:
-    def __init__(self, shard: int, data_dir: str, shard_path: str, options: dict[str, Any], channel_path: str) -> None:
+    def __init__(self, shard: int, data_dir: str, shard_path: str, options: dict[str, Any], channel_path: str,
+                 router_node_id: str | None = None) -> None:
         self._service = ShardService(shard, data_dir, shard_path, **options)
+        self._methods = channel_methods(self._service)
+        self._node_id = ray.get_runtime_context().get_node_id()
+        # The Unix socket only where the router is (its directory exists on the router's machine only);
+        # a shard on another node is called through `channel_call` (actors/remote_channel.py).
         # Listening before the workspace is open: calls then get ShardUnavailableError, as on Ray.
-        self._channel = ChannelServer(channel_path, channel_methods(self._service), CONCURRENCY_GROUPS,
-                                      f"shard-{shard}")
+        self._channel: ChannelServer | None = None
+        if router_node_id is None or router_node_id == self._node_id:
+            self._channel = ChannelServer(channel_path, self._methods, CONCURRENCY_GROUPS, f"shard-{shard}")
+
+    @ray.method(concurrency_group="control")
+    def location(self) -> tuple[str, bool]:
+        """(the Ray node this incarnation runs on, whether it serves the Unix-socket channel)."""
+        return self._node_id, self._channel is not None
+
+    @ray.method(concurrency_group="control")
+    def method_groups(self) -> dict[str, str]:
+        """The concurrency group of every channel method: `channel_call` is sent with it."""
+        return {name: method.group for name, method in self._methods.items()}
+
+    @ray.method(concurrency_group="control")  # overridden per call: .options(concurrency_group=...)
+    def channel_call(self, method: str, args: tuple[Any, ...]) -> tuple[bool, Any]:
+        """A channel method over Ray (a shard on another machine): (True, result) or (False, the
+        exception), as the socket channel answers, so callers see the shard's own exception types."""
+        target = self._methods.get(method)
+        if target is None:
+            return False, ValueError(f"unknown shard method {method!r}")
+        try:
+            return True, target.function(*args)
+        except Exception as exc:  # noqa: BLE001 - every failure goes back to the caller, as on the socket
+            return False, portable_exception(exc)
 
     @ray.method(concurrency_group="control")
     def state(self) -> tuple[str, str | None]:
@@ -144,5 +173,6 @@ class ShardActor:
 
     @ray.method(concurrency_group="admin")
     def close(self) -> None:
-        self._channel.close()
+        if self._channel is not None:
+            self._channel.close()
         self._service.close()

@@ -1,9 +1,12 @@
 """The router's handle on one shard actor: its view of the shard's state, its bounded in-flight
 calls, its channel (actors/shard_channel.py), and the mapping of failures to the backend's errors.
 
-* Calls go over the shard's channel, a Unix socket (Ray's per-call cost was most of a small query's
-  time: actors/channel_protocol.py). A call that fails inside the shard raises the shard's own
-  exception, so callers see RecordBatchError, ShardFullError, ShardUnavailableError ...
+* Calls go over the shard's channel: a Unix socket when the actor runs on the router's node (Ray's
+  per-call cost was most of a small query's time: actors/channel_protocol.py), Ray actor calls when it
+  runs on another node (actors/remote_channel.py). The choice is made at every (re)connection from
+  where the actor runs now (`ShardActor.location`): a shard restarted on another node switches
+  transport. A call that fails inside the shard raises the shard's own exception, so callers see
+  RecordBatchError, ShardFullError, ShardUnavailableError ...
 * A call in flight when the actor died fails when its connection breaks: it becomes
   ShardUnavailableError, and the shard is marked down until a state probe finds it SERVING again and
   the channel is reconnected. While down, calls fail at once instead of waiting for a restart.
@@ -24,6 +27,7 @@ from ray.exceptions import RayActorError
 
 from actors.api import OverloadedError, ShardUnavailableError
 from actors.channel_protocol import ChannelClosedError
+from actors.remote_channel import RayChannel
 from actors.shard_channel import ShardChannel
 from actors.shard_service import FAILED, RECOVERING, SERVING
 
@@ -38,6 +42,9 @@ PROBE_INTERVAL_DOWN_MS = 200
 # and answers in about a millisecond even under load; Ray only fails a call to a killed actor once the
 # restarted one is up, so without this a dead shard would look SERVING for its whole restart.
 PROBE_TIMEOUT_MS = 3_000
+UNIX_SOCKET = "unix"
+RAY_CALLS = "ray"
+Channel = ShardChannel | RayChannel
 
 
 class ShardClient:
@@ -49,7 +56,9 @@ class ShardClient:
         self.shard = shard
         self.handle = handle
         self.channel_path = channel_path
-        self._channel: ShardChannel | None = None
+        self._channel: Channel | None = None
+        self.node_id: str | None = None  # the Ray node of the incarnation last connected to
+        self.transport: str | None = None  # UNIX_SOCKET or RAY_CALLS, for that incarnation
         self._connecting: asyncio.Task[None] | None = None
         self.max_inflight_calls = max_inflight_calls
         self.inflight = 0
@@ -113,16 +122,23 @@ class ShardClient:
             self._connecting = asyncio.get_running_loop().create_task(self._connect())
 
     async def _connect(self) -> None:
+        channel: Channel
         try:
-            channel = await ShardChannel.connect(self.channel_path, on_closed=self._channel_closed)
-        except OSError as exc:  # not listening yet, or gone again: the next probe retries
+            # Where this incarnation runs decides the transport: the socket exists only on the router's node.
+            node_id, serves_socket = await self.handle.location.remote()
+            if serves_socket:
+                channel = await ShardChannel.connect(self.channel_path, on_closed=self._channel_closed)
+            else:
+                channel = await RayChannel.connect(self.handle, on_closed=self._channel_closed)
+        except (OSError, RayActorError) as exc:  # not listening yet, or gone again: the next probe retries
             self.reason = f"channel not connected: {exc!r}"
             return
         if self._channel is not None:
             self._channel.close()
         self._channel = channel
+        self.node_id, self.transport = node_id, UNIX_SOCKET if serves_socket else RAY_CALLS
 
-    def _channel_closed(self, channel: ShardChannel, reason: str) -> None:
+    def _channel_closed(self, channel: Channel, reason: str) -> None:
         """The connection broke without a call noticing: the shard restarts (health NOT_SERVING now,
         not at the next probe)."""
         if channel is self._channel and self.state == SERVING:
@@ -156,6 +172,11 @@ class ShardClient:
             state, reason = probe.result(timeout=0)
         except RayActorError as exc:
             self.mark_down(RECOVERING, f"actor restarting ({type(exc).__name__})")
+            if self._channel is not None:
+                # That incarnation is gone (a Ray channel would not notice by itself); the restarted one
+                # may run on another node, so the transport is chosen again on reconnection.
+                self._channel.close()
+                self._channel = None
             return
         except Exception as exc:  # the actor cannot even answer its state: say why in stats
             self.mark_down(FAILED, f"health probe failed: {exc!r}")

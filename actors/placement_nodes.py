@@ -1,0 +1,62 @@
+"""Which Ray node runs each shard actor: `local` (the router's node) or `spread` over the cluster.
+
+* `local` (default): every shard actor is pinned to the router's node (NodeAffinitySchedulingStrategy,
+  soft=False) and called over its Unix socket, the fastest channel. One machine, as before.
+* `spread`: Ray's SPREAD strategy puts the shard actors on as many nodes as it can. With
+  `shard_resource` each actor also takes one unit of that custom resource, so only nodes that advertise
+  it (`ray start --resources '{"segments_shard": 4}'`) run shards, at most that many each. Nothing pins
+  an actor to a node: when a node dies, Ray restarts its shards on the nodes left, which reopen their
+  directories from the shared data directory (a filesystem every node mounts: docs/SCALING.md). A
+  shard on another node than the router is called through Ray (actors/remote_channel.py).
+
+The shard -> node assignment is Ray's and may change on every restart; the customer -> shard
+assignment (actors/placement.py) never does.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+LOCAL = "local"
+SPREAD = "spread"
+PLACEMENTS = (LOCAL, SPREAD)
+DEFAULT_SHARD_RESOURCE = "segments_shard"
+# Ray resource names are free-form; this keeps them to what a shell and a YAML manifest pass unquoted.
+_RESOURCE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
+
+
+class PlacementError(ValueError):
+    """A placement option that cannot be used; the message names the option."""
+
+
+@dataclass(frozen=True)
+class ShardPlacement:
+    mode: str = LOCAL
+    shard_resource: str | None = None  # spread only: a custom resource each shard actor takes one unit of
+
+    def __post_init__(self) -> None:
+        if self.mode not in PLACEMENTS:
+            raise PlacementError(f"--placement must be one of {', '.join(PLACEMENTS)} (got {self.mode!r})")
+        if self.shard_resource is not None:
+            if self.mode != SPREAD:
+                raise PlacementError("--shard-resource applies to --placement spread only")
+            if not _RESOURCE_NAME.fullmatch(self.shard_resource):
+                raise PlacementError(
+                    f"--shard-resource must be a letter then up to 63 letters, digits, '_', '.', '-' "
+                    f"(got {self.shard_resource!r})"
+                )
+
+
+def actor_options(placement: ShardPlacement, router_node_id: str) -> dict[str, Any]:
+    """Ray `.options(...)` of a shard actor under `placement`."""
+    if placement.mode == LOCAL:
+        # The router talks to the shards over Unix sockets on its own machine.
+        return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node_id=router_node_id, soft=False)}
+    options: dict[str, Any] = {"scheduling_strategy": "SPREAD"}
+    if placement.shard_resource is not None:
+        options["resources"] = {placement.shard_resource: 1}
+    return options
