@@ -19,13 +19,15 @@ class BackendOpenError(Exception):
     """The data directory cannot be served with the options given (shard count, time zone, a lock)."""
 
 
-async def open_backend(data_dir: Path, *, shards: int | None, tz: str | None, count_cache_entries: int = 0) -> SegmentsBackend:
+async def open_backend(data_dir: Path, *, shards: int | None, tz: str | None, count_cache_entries: int = 0,
+                       ray_address: str | None = None) -> SegmentsBackend:
     from actors.catalog_sync import CatalogMismatchError
     from actors.cluster import Cluster
     from actors.layout import ClusterLayoutError
 
     try:
-        return await Cluster.start(data_dir, shards=shards, tz=tz, count_cache_entries=count_cache_entries)
+        return await Cluster.start(data_dir, shards=shards, tz=tz, count_cache_entries=count_cache_entries,
+                                   ray_address=ray_address)  # None: a local Ray runtime of its own
     except (ClusterLayoutError, WorkspaceError, TimeZoneError) as exc:
         raise BackendOpenError(str(exc)) from exc
     except LogLockedError as exc:

@@ -28,6 +28,7 @@ from indexes.rules import RuleError
 from indexes.timecal import TimeZoneError
 from service import cli_segments
 from service.cli_insights import extend_reports, register_export_schedule, register_summarize
+from service.serve_operations import add_operations_arguments
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 50051
@@ -108,6 +109,7 @@ def _add_serve(commands: Any) -> None:
     serve.add_argument("--count-cache", type=int, default=0, metavar="N",
                        help="keep up to N exact counts per shard, keyed by rule, as_of_ms and the shard's log "
                             "position (any write invalidates them; default 0: off; docs/SERVICE.md)")
+    add_operations_arguments(serve)  # --ray-address, --log-format/--log-level, --metrics-port/--metrics-host
     serve.set_defaults(handler=_serve)
 
 

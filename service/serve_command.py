@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import shlex
 import sys
@@ -20,6 +19,9 @@ from indexes.durable.commands import CommandError
 from service.backend import BackendOpenError, open_backend
 from service.cli import DEFAULT_DATA_DIR, DEFAULT_DEMO_DATA_DIR
 from service.demo import ensure_demo
+from service.log_format import configure_logging
+from service.metrics_setup import ServerObservability
+from service.serve_operations import check_operations_arguments
 from service.server import serve
 
 MAX_COUNT_CACHE_ENTRIES = 1_000_000  # a key holds a plan's repr (~1 KiB): about 1 GiB per shard at most
@@ -49,7 +51,9 @@ def _ignore_default_data_root(data_dir: Path) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(args.log_format, args.log_level)  # service/log_format.py: text or one JSON object per line
+    if (problem := check_operations_arguments(args)) is not None:
+        raise CommandError(problem)
     if not 0 <= args.port <= 65535:
         raise CommandError(f"--port must be 0..65535 (got {args.port})")
     if not 0 <= args.count_cache <= MAX_COUNT_CACHE_ENTRIES:
@@ -68,17 +72,28 @@ def run_serve(args: argparse.Namespace) -> int:
             print(f"demo workspace in {data_dir}; try:\n{examples}\nstop with Ctrl-C (or SIGTERM)",
                   file=sys.stderr, flush=True)
 
+    try:  # bound before the shards recover, so a taken metrics port fails at once
+        observability = ServerObservability(args.metrics_host or args.host, args.metrics_port)
+    except OSError as exc:
+        raise CommandError(f"--metrics-port: {exc}") from exc
+
     async def prepare(backend: SegmentsBackend, stop: asyncio.Event) -> None:
+        await observability.attach(backend)
         if args.demo:
             await ensure_demo(backend, data_dir, stop)
 
     async def opened() -> SegmentsBackend:
-        return await open_backend(data_dir, shards=args.shards, tz=args.tz, count_cache_entries=args.count_cache)
+        return observability.wrap(await open_backend(data_dir, shards=args.shards, tz=args.tz,
+                                                     count_cache_entries=args.count_cache,
+                                                     ray_address=args.ray_address))
 
     try:
-        return asyncio.run(serve(opened, args.host, args.port, on_listening=on_listening, prepare=prepare))
+        return asyncio.run(serve(opened, args.host, args.port, on_listening=on_listening, prepare=prepare,
+                                 interceptors=observability.interceptors))
     except BackendOpenError as exc:
         raise CommandError(f"cannot open {data_dir}: {exc}") from exc
     except OSError as exc:
         raise CommandError(str(exc) if str(exc).startswith("cannot listen") else
                            f"cannot serve on {args.host}:{args.port}: {exc}") from exc
+    finally:
+        observability.close()
