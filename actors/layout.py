@@ -10,6 +10,11 @@ every later start checks the caller's shard count and time zone against it.
       LOCK           flock held by the process running the Cluster (one cluster per data directory)
       shard-0000/    a DurableEngine workspace (workspace.json, log/, snapshots/), restorable anywhere
       shard-0001/    ...
+
+`segments reshard` (actors/reshard.py) builds a new set of shard directories in DATA_DIR/gen-NNNN/
+and switches to it by rewriting cluster.json (format 2, with "generation": N): that write is the
+commit point, so a reshard interrupted before it leaves the old layout in use. Generation 0 is the
+layout above (format 1, shard directories at the top).
 """
 
 from __future__ import annotations
@@ -27,7 +32,10 @@ from indexes.timecal import Calendar, TimeZoneError
 
 CLUSTER_FILE = "cluster.json"
 FORMAT_VERSION = 1
+GENERATION_FORMAT_VERSION = 2  # a resharded layout: shard directories under gen-NNNN/ (older builds refuse it)
 SHARD_DIR_PREFIX = "shard-"
+GENERATION_DIR_PREFIX = "gen-"
+MAX_GENERATION = 9999  # four-digit directory names
 MAX_SHARDS = 1024  # four-digit directory names, and far beyond one machine's cores
 
 
@@ -42,18 +50,33 @@ class ClusterLayout:
     hash_name: str
     tz: str
     created_at_ms: int
+    generation: int = 0  # +1 per reshard: where the shard directories are (generation_path)
 
     def shard_path(self, shard: int) -> str:
         """The shard's directory relative to the data directory."""
         assert 0 <= shard < self.shards
-        return f"{SHARD_DIR_PREFIX}{shard:04d}"
+        name = f"{SHARD_DIR_PREFIX}{shard:04d}"
+        return name if self.generation == 0 else f"{generation_path(self.generation)}/{name}"
 
     def shard_dir(self, shard: int) -> Path:
         return self.data_dir / self.shard_path(shard)
 
+    def shards_root(self) -> Path:
+        """The directory holding this generation's shard directories."""
+        return self.data_dir if self.generation == 0 else self.data_dir / generation_path(self.generation)
+
     def to_json(self) -> dict:
-        return {"format": FORMAT_VERSION, "shards": self.shards, "hash": self.hash_name, "tz": self.tz,
-                "created_at_ms": self.created_at_ms}
+        if self.generation == 0:
+            return {"format": FORMAT_VERSION, "shards": self.shards, "hash": self.hash_name, "tz": self.tz,
+                    "created_at_ms": self.created_at_ms}
+        return {"format": GENERATION_FORMAT_VERSION, "shards": self.shards, "hash": self.hash_name, "tz": self.tz,
+                "created_at_ms": self.created_at_ms, "generation": self.generation}
+
+
+def generation_path(generation: int) -> str:
+    """The directory (relative to the data directory) of a resharded generation's shard directories."""
+    assert 1 <= generation <= MAX_GENERATION
+    return f"{GENERATION_DIR_PREFIX}{generation:04d}"
 
 
 def default_shards() -> int:
@@ -90,14 +113,18 @@ def _read(data_dir: Path) -> ClusterLayout:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ClusterLayoutError(f"cannot read {path}: {exc}") from None
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT_VERSION:
-        raise ClusterLayoutError(f"{path}: not a format-{FORMAT_VERSION} cluster file")
+    if not isinstance(raw, dict) or raw.get("format") not in (FORMAT_VERSION, GENERATION_FORMAT_VERSION):
+        raise ClusterLayoutError(f"{path}: not a format-{FORMAT_VERSION} or -{GENERATION_FORMAT_VERSION} cluster file")
     shards, hash_name, tz, created = raw.get("shards"), raw.get("hash"), raw.get("tz"), raw.get("created_at_ms")
     if type(shards) is not int or not 1 <= shards <= MAX_SHARDS or not isinstance(tz, str) or type(created) is not int:
         raise ClusterLayoutError(f"{path}: shards (1..{MAX_SHARDS}), tz and created_at_ms are required")
     if hash_name != HASH_NAME:
         raise ClusterLayoutError(f"{path}: placement hash {hash_name!r} is not supported (this build: {HASH_NAME})")
-    return ClusterLayout(data_dir, shards, hash_name, tz, created)
+    generation = raw.get("generation", 0) if raw["format"] == GENERATION_FORMAT_VERSION else 0
+    if raw["format"] == GENERATION_FORMAT_VERSION and (type(generation) is not int or
+                                                       not 1 <= generation <= MAX_GENERATION):
+        raise ClusterLayoutError(f"{path}: generation (1..{MAX_GENERATION}) is required in a format-2 cluster file")
+    return ClusterLayout(data_dir, shards, hash_name, tz, created, generation)
 
 
 def _check_shard_dirs(layout: ClusterLayout) -> None:
@@ -107,7 +134,7 @@ def _check_shard_dirs(layout: ClusterLayout) -> None:
                 f"{layout.shard_dir(shard)} is missing or has no workspace.json: restore the shard "
                 "directory (a shard's data lives nowhere else)"
             )
-    extra = sorted(p.name for p in _shard_dirs(layout.data_dir) if _shard_number(p) >= layout.shards)
+    extra = sorted(p.name for p in _shard_dirs(layout.shards_root()) if _shard_number(p) >= layout.shards)
     if extra:
         raise ClusterLayoutError(f"{layout.data_dir} holds shard directories beyond its {layout.shards} shards: {extra}")
 
