@@ -1,7 +1,9 @@
 """`segments`: the embedded commands of indexes/cli.py, plus the server and its clients.
 
     segments serve [--data-dir DIR] [--host 127.0.0.1] [--port 50051] [--shards N] [--tz ZONE] [--demo]
-                   [--count-cache N]
+                   [--count-cache N] [--auth] [--insecure] [--tls-cert F --tls-key F [--tls-client-ca F]]
+    segments token create | list | revoke, segments workspace create | list, segments audit  (docs/SECURITY.md)
+    every --server command also takes --token (or $SEGMENTS_TOKEN), --tls, --tls-ca, --tls-cert, --tls-key
     segments ingest FILE... --server HOST:PORT [--partial] [--batch-size N] [--json]
     segments eval | count | members --server HOST:PORT [--as-of T] [--json] RULE
     segments stats | snapshot | compact --server HOST:PORT [--json]
@@ -26,7 +28,9 @@ from indexes.durable.commands import CommandError, open_engine
 from indexes.engine import Engine
 from indexes.rules import RuleError
 from indexes.timecal import TimeZoneError
-from service import cli_segments
+from service import cli_segments, cli_tokens
+from service.auth_cli_options import add_connection_options
+from service.auth_serve import add_security_arguments
 from service.cli_insights import extend_reports, register_export_schedule, register_summarize
 from service.serve_operations import add_operations_arguments
 
@@ -110,6 +114,7 @@ def _add_serve(commands: Any) -> None:
                        help="keep up to N exact counts per shard, keyed by rule, as_of_ms and the shard's log "
                             "position (any write invalidates them; default 0: off; docs/SERVICE.md)")
     add_operations_arguments(serve)  # --ray-address, --log-format/--log-level, --metrics-port/--metrics-host
+    add_security_arguments(serve)  # --auth, --insecure, --tls-cert/--tls-key/--tls-client-ca (docs/SECURITY.md)
     serve.set_defaults(handler=_serve)
 
 
@@ -132,10 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
     extend_reports(commands)  # --server / --segment on insights, explain, export, profile
     register_summarize(subparsers)
     register_export_schedule(subparsers)
+    cli_tokens.register(subparsers, DEFAULT_DATA_DIR)  # token, workspace, audit
+    add_connection_options(parser)  # --token and --tls-* wherever there is --server
     return parser
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    if args.command in ("token", "workspace", "audit"):  # files of the server's data directory
+        return int(args.handler(args))
     if args.command == "segment":  # --server or --data-dir, decided inside (service/cli_segments.py)
         return int(args.handler(args))
     if getattr(args, "server", None):

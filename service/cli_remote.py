@@ -30,6 +30,7 @@ from indexes.durable.commands import (
 from indexes.jsonl import JsonlError, read_batches
 from indexes.records import RecordBatchError, RecordError
 from indexes.values import format_timestamp_ms
+from service.auth_cli_options import client_options
 from service.cli_insights import REMOTE_COMMANDS
 from service.client import SegmentsClient
 from service.client_types import SegmentsError
@@ -52,8 +53,13 @@ def _failure(exc: SegmentsError, server: str, what: str = "") -> CommandError:
 
 
 @contextmanager
-def _client(server: str) -> Iterator[SegmentsClient]:
-    with SegmentsClient(server) as client:
+def _client(server: str, options: dict[str, Any]) -> Iterator[SegmentsClient]:
+    """`options`: token and TLS (service/auth_cli_options.py)."""
+    try:
+        opened = SegmentsClient(server, **options)
+    except ValueError as exc:  # a TLS file or token that cannot be used (it names the flag)
+        raise CommandError(str(exc), EXIT_BAD_INPUT) from exc
+    with opened as client:
         try:
             yield client
         except SegmentsError as exc:
@@ -208,5 +214,5 @@ def run_remote(args: argparse.Namespace) -> int:
         raise CommandError(f"{args.command} has no --server form")
     if getattr(args, "data_dir", None) or getattr(args, "input", None):
         raise CommandError("--server excludes --data-dir and --input: the server has its own data directory")
-    with _client(args.server) as client:
+    with _client(args.server, client_options(args)) as client:
         return command(args, client)

@@ -374,11 +374,12 @@ def _local(args: argparse.Namespace) -> Iterator[Segments]:
 def run_segment(args: argparse.Namespace) -> int:
     _location(args)
     if args.server:
+        from service.auth_cli_options import client_options
         from service.cli_segments_remote import remote_segments, run_watch  # grpc only with --server
 
         if args.segment_command == "watch":
             return run_watch(args)
-        with remote_segments(args.server) as segments:
+        with remote_segments(args.server, client_options(args)) as segments:
             return run_command(args, segments)
     if args.segment_command == "watch":
         raise CommandError("watch follows a server: give --server HOST:PORT (a data directory has one reader)")

@@ -13,6 +13,7 @@ from typing import Any
 
 from indexes import cli as embedded
 from indexes.segments.views import DryRun, SegmentView
+from service.auth_cli_options import client_options
 from service.cli_remote import _failure
 from service.cli_segments import LogLine, change_text
 from service.client import SegmentsClient
@@ -79,8 +80,9 @@ class RemoteSegments:
 
 
 @contextmanager
-def remote_segments(server: str) -> Iterator[RemoteSegments]:
-    with SegmentsClient(server) as client:
+def remote_segments(server: str, options: dict[str, Any]) -> Iterator[RemoteSegments]:
+    """`options`: token and TLS (service/auth_cli_options.py)."""
+    with SegmentsClient(server, **options) as client:
         try:
             yield RemoteSegments(client)
         except SegmentsError as exc:
@@ -95,7 +97,7 @@ def run_watch(args: argparse.Namespace) -> int:
     if args.max is not None and args.max < 1:
         raise CommandError("--max must be at least 1")
     seen = 0
-    with SegmentsClient(args.server) as client, client.watch(args.ids, position_token=args.from_ or "") as stream:
+    with SegmentsClient(args.server, **client_options(args)) as client, client.watch(args.ids, position_token=args.from_ or "") as stream:
         timer = threading.Timer(args.timeout, stream.close) if args.timeout else None
         if timer is not None:
             timer.start()

@@ -44,6 +44,7 @@ from proto.segments.v1 import (
     schema_pb2,
     schema_pb2_grpc,
 )
+from service.auth_channel import open_channel
 from service.client_insights import InsightsCalls
 from service.client_segments import SegmentCalls
 from service.client_types import (
@@ -119,13 +120,21 @@ class SegmentsClient(SegmentCalls, InsightsCalls):
         timeout_s: float | None = DEFAULT_QUERY_TIMEOUT_S,
         ingest_timeout_s: float | None = DEFAULT_INGEST_TIMEOUT_S,
         channel: grpc.Channel | None = None,
+        token: str | None = None,
+        tls: bool = False,
+        tls_ca: str | None = None,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
     ) -> None:
         """`target` is HOST:PORT. `timeout_s` is the deadline of queries and admin calls,
-        `ingest_timeout_s` of one ingest batch (None: no deadline)."""
+        `ingest_timeout_s` of one ingest batch (None: no deadline). `token` is sent on every call;
+        TLS is on with `tls` or any TLS file: `tls_ca` checks the server (default: the system's roots),
+        `tls_cert`/`tls_key` are this client's certificate for mutual TLS (docs/SECURITY.md)."""
         self.target = target
         self.timeout_s = timeout_s
         self.ingest_timeout_s = ingest_timeout_s
-        self._channel = channel if channel is not None else grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+        self._channel = channel if channel is not None else open_channel(
+            target, CHANNEL_OPTIONS, token=token, tls=tls, tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key)
         self._ingest = ingest_pb2_grpc.IngestServiceStub(self._channel)
         self._query = query_pb2_grpc.QueryServiceStub(self._channel)
         self._schema = schema_pb2_grpc.SchemaServiceStub(self._channel)

@@ -16,13 +16,14 @@ from pathlib import Path
 
 from actors.api import SegmentsBackend
 from indexes.durable.commands import CommandError
+from service.auth_serve import SecurityConfigError, serve_security
 from service.backend import BackendOpenError, open_backend
 from service.cli import DEFAULT_DATA_DIR, DEFAULT_DEMO_DATA_DIR
 from service.demo import ensure_demo
 from service.log_format import configure_logging
 from service.metrics_setup import ServerObservability
 from service.serve_operations import check_operations_arguments
-from service.server import serve
+from service.server import ServerOptions, serve
 
 MAX_COUNT_CACHE_ENTRIES = 1_000_000  # a key holds a plan's repr (~1 KiB): about 1 GiB per shard at most
 
@@ -61,6 +62,10 @@ def run_serve(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir or (DEFAULT_DEMO_DATA_DIR if args.demo else DEFAULT_DATA_DIR))
     if args.data_dir is None:
         _ignore_default_data_root(data_dir)
+    try:
+        security = serve_security(args, data_dir)
+    except SecurityConfigError as exc:
+        raise CommandError(str(exc)) from exc
 
     def on_listening(host: str, port: int) -> None:
         target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -87,9 +92,14 @@ def run_serve(args: argparse.Namespace) -> int:
                                                      count_cache_entries=args.count_cache,
                                                      ray_address=args.ray_address))
 
+    async def opened_workspace(directory: Path) -> SegmentsBackend:
+        # Laid out by `segments workspace create` (its own shards and time zone): opened as it is.
+        return await open_backend(directory, shards=None, tz=None, count_cache_entries=args.count_cache)
+
+    options = ServerOptions(data_dir=data_dir, auth=security.auth, tls=security.tls, open_workspace=opened_workspace)
     try:
         return asyncio.run(serve(opened, args.host, args.port, on_listening=on_listening, prepare=prepare,
-                                 interceptors=observability.interceptors))
+                                 interceptors=observability.interceptors, options=options))
     except BackendOpenError as exc:
         raise CommandError(f"cannot open {data_dir}: {exc}") from exc
     except OSError as exc:

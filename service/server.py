@@ -1,4 +1,7 @@
-"""The grpc.aio server: the five segments.v1 services, health, reflection, graceful shutdown.
+"""The grpc.aio server: the six segments.v1 services, health, reflection, graceful shutdown.
+
+Every segments.v1 call goes through the access interceptor (service/auth_interceptor.py): tokens,
+scopes, the caller's workspace, the audit log (docs/SECURITY.md); TLS comes from `ServerOptions`.
 
     exit_code = asyncio.run(serve(open_backend, "127.0.0.1", 50051, on_listening=print_line))
 
@@ -17,33 +20,17 @@ import signal
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from actors.api import SegmentsBackend
-from actors.export_scheduler import ExportScheduler, clock_from_env
-from proto.segments.v1 import (
-    admin_pb2,
-    admin_pb2_grpc,
-    ingest_pb2,
-    insights_pb2,
-    insights_pb2_grpc,
-    query_pb2,
-    query_pb2_grpc,
-    schema_pb2,
-    schema_pb2_grpc,
-    segments_pb2,
-    segments_pb2_grpc,
-)
+from proto.segments.v1 import admin_pb2, ingest_pb2, insights_pb2, query_pb2, schema_pb2, segments_pb2
+from service.auth_interceptor import AccessInterceptor
+from service.auth_table import TokenTable
 from service.calls import BackendCalls
-from service.handlers_admin import AdminServicer
-from service.handlers_ingest import IngestServicer, add_ingest_service
-from service.handlers_insights import InsightsServicer
-from service.handlers_query import QueryServicer
-from service.handlers_schema import SchemaServicer
-from service.handlers_segments import SegmentServicer
 from service.health import HealthReporter
 from service.limits import (
     GRACE_PERIOD_S,
@@ -51,7 +38,10 @@ from service.limits import (
     MAX_REPLY_MESSAGE_BYTES,
     MAX_REQUEST_MESSAGE_BYTES,
 )
-from service.time_zone import TimeZoneCache
+from service.tls import ServerTls
+from service.workspaces import DEFAULT_WORKSPACE
+from service.workspaces_registry import WorkspaceOpener, WorkspaceRegistry
+from service.workspaces_services import build_services
 
 log = logging.getLogger("segments.service")
 
@@ -75,60 +65,88 @@ SERVER_OPTIONS = (
 )
 
 
+@dataclass(frozen=True)
+class ServerOptions:
+    """How `start_server` guards and routes calls (docs/SECURITY.md). The defaults are the loopback
+    server of the tests: no tokens, plain text, the one backend as the default workspace."""
+
+    data_dir: Path | None = None  # tokens.json, audit.log, workspaces/; None: the backend's data_dir, if any
+    auth: bool = False  # tokens required (tokens.json in data_dir, reloaded when it changes)
+    tls: ServerTls | None = None
+    open_workspace: WorkspaceOpener | None = None  # opens DATA_DIR/workspaces/NAME; None: default only
+    # Run before access control, in this order (metrics, request limits, ...): they see every call,
+    # refused ones included.
+    interceptors: tuple[grpc.aio.ServerInterceptor, ...] = ()
+
+
 @dataclass
 class Running:
     server: grpc.aio.Server
     port: int
     health: HealthReporter
     calls: BackendCalls
-    scheduler: asyncio.Task | None = None  # scheduled exports (actors/export_scheduler.py)
+    workspaces: WorkspaceRegistry
+
+
+def _root_dir(backend: SegmentsBackend, options: ServerOptions) -> Path | None:
+    if options.data_dir is not None:
+        return Path(options.data_dir)
+    backend_dir = getattr(backend, "data_dir", None)
+    return None if backend_dir is None else Path(backend_dir)
 
 
 async def start_server(backend: SegmentsBackend, host: str, port: int,
-                       interceptors: Sequence[grpc.aio.ServerInterceptor] = ()) -> Running:
-    """Bind (port 0: a free one) and start serving `backend`; the caller stops it with `stop_server`.
-    `interceptors` see every RPC (service/metrics_interceptor.py: counts, latency, the RPC log)."""
+                       interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+                       options: ServerOptions | None = None) -> Running:
+    """Bind (port 0: a free one) and start serving `backend` as the default workspace (and the named
+    workspaces `options` can open); the caller stops it with `stop_server`. `interceptors` see every
+    RPC before access control (service/metrics_interceptor.py: counts, latency, the RPC log)."""
+    options = options or ServerOptions()
+    root = _root_dir(backend, options)
+    assert not options.auth or root is not None, "tokens live in a data directory"
     calls = BackendCalls()
-    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=tuple(interceptors))
-    time_zone = TimeZoneCache(backend, calls)
-    add_ingest_service(IngestServicer(backend, calls), server)  # requests with their bytes (wire_requests.py)
-    query_pb2_grpc.add_QueryServiceServicer_to_server(QueryServicer(backend, calls), server)
-    schema_pb2_grpc.add_SchemaServiceServicer_to_server(SchemaServicer(backend, calls, time_zone), server)
-    admin_pb2_grpc.add_AdminServiceServicer_to_server(AdminServicer(backend, calls), server)
-    segments_pb2_grpc.add_SegmentServiceServicer_to_server(SegmentServicer(backend, calls), server)  # type: ignore[arg-type]
-    insights_pb2_grpc.add_InsightsServiceServicer_to_server(InsightsServicer(backend, calls), server)  # type: ignore[arg-type]
-    health = HealthReporter(backend, SEGMENTS_SERVICES)
+    default = build_services(DEFAULT_WORKSPACE, backend, calls)
+    workspaces = WorkspaceRegistry(default, calls, root, options.open_workspace)
+    tokens = TokenTable(root) if options.auth and root is not None else None
+    access = AccessInterceptor(workspaces, tokens, root)
+    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[*interceptors, *options.interceptors, access])
+    default.handlers.install(server)  # requests with their bytes for ingest (wire_requests.py)
+    health = HealthReporter(workspaces, SEGMENTS_SERVICES)  # type: ignore[arg-type]  # only serving() is asked
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
     reflection.enable_server_reflection((*SEGMENTS_SERVICES, health_name, reflection.SERVICE_NAME), server)
+    address = f"{_bracketed(host)}:{port}"
     try:
-        bound = server.add_insecure_port(f"{_bracketed(host)}:{port}")
+        if options.tls is None:
+            bound = server.add_insecure_port(address)
+        else:
+            bound = server.add_secure_port(address, options.tls.credentials())
     except RuntimeError as exc:  # grpc reports a failed bind this way
+        await default.stop_scheduler()
         raise OSError(f"cannot listen on {host}:{port} (in use, or not an address of this machine)") from exc
     if bound == 0:
+        await default.stop_scheduler()
         raise OSError(f"cannot listen on {host}:{port}")
+    await workspaces.open_existing()
     await health.start()  # NOT_SERVING until the backend has been asked, from the first request on
     await server.start()
-    scheduler = None
-    if hasattr(backend, "export_schedules"):
-        scheduler = asyncio.get_running_loop().create_task(
-            ExportScheduler(backend, clock_from_env()).run(), name="export-scheduler")
-    return Running(server, bound, health, calls, scheduler)
+    log.info("serving on %s: %s, %s, workspaces %s", address, "TLS" if options.tls else "plain text",
+             "tokens required" if tokens is not None else "no authentication", ", ".join(workspaces.names))
+    return Running(server, bound, health, calls, workspaces)
 
 
 async def stop_server(running: Running, grace_s: float = GRACE_PERIOD_S) -> None:
     """Health NOT_SERVING, refuse new RPCs, let in-flight ones finish (up to `grace_s`), then wait for
-    the mutations they started. The backend is the caller's to close afterwards."""
+    the mutations they started, then close the named workspaces. The default backend is the caller's
+    to close afterwards."""
     await running.health.stop()
-    if running.scheduler is not None:
-        running.scheduler.cancel()  # a run cut short leaves a .partial file, removed, and no record
-        with contextlib.suppress(asyncio.CancelledError):
-            await running.scheduler
+    await running.workspaces.stop_schedulers()
     running.calls.closing.set()
     await running.server.stop(grace_s)
     if not await running.calls.drain(grace_s):
         log.warning("%d backend mutations still running after %.0f s; closing the backend drains them",
                     running.calls.in_flight, grace_s)
+    await running.workspaces.close_named()
 
 
 def _bracketed(host: str) -> str:
@@ -164,6 +182,7 @@ async def serve(
     prepare: Callable[[SegmentsBackend, asyncio.Event], Awaitable[None]] | None = None,
     grace_s: float = GRACE_PERIOD_S,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    options: ServerOptions | None = None,
 ) -> int:
     """Run until SIGTERM or SIGINT; 0 after a clean shutdown. `prepare` runs before the port opens
     and sees the stop event (the demo ingest stops early when it is set)."""
@@ -178,7 +197,7 @@ async def serve(
             await prepare(backend, stop)
         if stop.is_set():
             return 0
-        running = await start_server(backend, host, port, interceptors)
+        running = await start_server(backend, host, port, interceptors, options)
         try:
             on_listening(host, running.port)
             await stop.wait()

@@ -1,0 +1,173 @@
+"""Access control for every segments.v1 RPC: who calls (token), what it may do (scope), on which
+workspace's data (the token's, never a request field), and the audit line of admin actions.
+
+A grpc.aio ServerInterceptor sees the method and the metadata before any handler runs. It returns:
+  * for health and reflection: the server's own handler (open to anyone who can connect);
+  * without a valid token: a handler that ends the call UNAUTHENTICATED, without parsing the request;
+  * without the method's scope (auth_scopes.py): PERMISSION_DENIED, likewise;
+  * otherwise the handler of the token's workspace (workspaces_services.py), wrapped to append an
+    audit line after an admin action.
+With authentication off (a loopback server without tokens.json) every call is the anonymous actor
+"-" on the default workspace, and admin actions are still audited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from service.audit import append_audit_async
+from service.auth_scopes import METHOD_RULES, SCOPE_NAMES, MethodRule
+from service.auth_table import TokenTable
+from service.auth_tokens import MAX_TOKEN_CHARS
+from service.workspaces import DEFAULT_WORKSPACE
+from service.workspaces_registry import UnknownWorkspace, WorkspaceRegistry, WorkspaceUnavailable
+
+log = logging.getLogger("segments.auth")
+AUTHORIZATION_KEY = "authorization"
+BEARER = "Bearer "
+
+
+@dataclass(frozen=True)
+class Principal:
+    actor: str  # the token id ("-" without authentication)
+    workspace: str
+    scopes: tuple[str, ...]
+
+
+ANONYMOUS = Principal("-", DEFAULT_WORKSPACE, SCOPE_NAMES)
+
+
+class Refused(Exception):
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _bearer_token(metadata: Sequence[Any] | None) -> str:
+    values = [value for key, value in (metadata or ()) if key == AUTHORIZATION_KEY]
+    if not values:
+        raise Refused(grpc.StatusCode.UNAUTHENTICATED,
+                      "no token: send metadata `authorization: Bearer <token>` (segments token create)")
+    if len(values) > 1:
+        raise Refused(grpc.StatusCode.UNAUTHENTICATED, "more than one authorization metadata entry")
+    value = values[0] if isinstance(values[0], str) else values[0].decode("ascii", "replace")
+    if not value.startswith(BEARER) or len(value) > len(BEARER) + MAX_TOKEN_CHARS:
+        raise Refused(grpc.StatusCode.UNAUTHENTICATED, "authorization metadata must be `Bearer <token>`")
+    return value[len(BEARER):].strip()
+
+
+def authenticate(tokens: TokenTable, metadata: Sequence[Any] | None) -> Principal:
+    record = tokens.lookup(_bearer_token(metadata))
+    if record is None:
+        raise Refused(grpc.StatusCode.UNAUTHENTICATED, "unknown token")
+    if record.revoked:
+        raise Refused(grpc.StatusCode.UNAUTHENTICATED, f"token {record.id} was revoked")
+    return Principal(record.id, record.workspace, record.scopes)
+
+
+def authorize(principal: Principal, method: str, rule: MethodRule) -> None:
+    if rule.scope.value not in principal.scopes:
+        raise Refused(grpc.StatusCode.PERMISSION_DENIED,
+                      f"token {principal.actor} has scopes {','.join(principal.scopes)}; "
+                      f"{method.lstrip('/')} needs {rule.scope.value}")
+
+
+def _refusal(template: grpc.RpcMethodHandler, refused: Refused) -> grpc.RpcMethodHandler:
+    """A handler of the method's shape that ends the call; the request bytes are never deserialized."""
+
+    async def refuse(_request: Any, context: grpc.aio.ServicerContext) -> None:
+        await context.abort(refused.code, refused.message)
+
+    if template.request_streaming and template.response_streaming:
+        return grpc.stream_stream_rpc_method_handler(refuse)
+    if template.request_streaming:
+        return grpc.stream_unary_rpc_method_handler(refuse)
+    if template.response_streaming:
+        return grpc.unary_stream_rpc_method_handler(refuse)
+    return grpc.unary_unary_rpc_method_handler(refuse)
+
+
+def _outcome(context: grpc.aio.ServicerContext, exc: BaseException | None) -> str:
+    code = context.code()
+    if exc is None and code in (None, grpc.StatusCode.OK, 0):
+        return "OK"
+    if isinstance(code, grpc.StatusCode) and code != grpc.StatusCode.OK:
+        return code.name
+    return "CANCELLED" if isinstance(exc, asyncio.CancelledError) else "UNKNOWN"
+
+
+class AccessInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, registry: WorkspaceRegistry, tokens: TokenTable | None, audit_dir: Path | None) -> None:
+        """`tokens` None: authentication off. `audit_dir` None: no audit log (in-process tests)."""
+        self._registry = registry
+        self._tokens = tokens
+        self._audit_dir = audit_dir
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        method: str = details.method  # type: ignore[attr-defined]
+        rule = METHOD_RULES.get(method)
+        if rule is None:  # health, reflection, or unknown (grpc answers UNIMPLEMENTED)
+            return await continuation(details)
+        template = self._registry.default.handlers.by_method[method]
+        principal = ANONYMOUS
+        try:
+            if self._tokens is not None:
+                principal = authenticate(self._tokens, details.invocation_metadata)  # type: ignore[attr-defined]
+                authorize(principal, method, rule)
+            services = await self._registry.services(principal.workspace)
+        except Refused as refused:
+            if refused.code == grpc.StatusCode.PERMISSION_DENIED and rule.audited:
+                await self._audit(principal, method, "", refused.code.name)
+            log.info("refused %s: %s %s", method, refused.code.name, refused.message)
+            return _refusal(template, refused)
+        except UnknownWorkspace:
+            return _refusal(template, Refused(grpc.StatusCode.PERMISSION_DENIED,
+                                              f"workspace {principal.workspace} of token {principal.actor} "
+                                              "does not exist on this server"))
+        except WorkspaceUnavailable as exc:
+            return _refusal(template, Refused(grpc.StatusCode.UNAVAILABLE, str(exc)))
+        handler = services.handlers.by_method[method]
+        return self._audited(handler, principal, method, rule) if rule.audited else handler
+
+    def _audited(self, handler: grpc.RpcMethodHandler, principal: Principal, method: str,
+                 rule: MethodRule) -> grpc.RpcMethodHandler:
+        assert handler.unary_unary is not None, "audited actions are unary calls"
+        inner = handler.unary_unary
+
+        async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            target = str(getattr(request, rule.target_field, "")) if rule.target_field else ""
+            try:
+                response = await inner(request, context)
+            except BaseException as exc:
+                # Shielded: a cancelled call still gets its line (the action may have run).
+                await asyncio.shield(self._audit(principal, method, target, _outcome(context, exc)))
+                raise
+            await asyncio.shield(self._audit(principal, method, target, _outcome(context, None)))
+            return response
+
+        return grpc.unary_unary_rpc_method_handler(call, request_deserializer=handler.request_deserializer,
+                                                   response_serializer=handler.response_serializer)
+
+    async def _audit(self, principal: Principal, method: str, target: str, outcome: str) -> None:
+        if self._audit_dir is None:
+            return
+        try:
+            await append_audit_async(self._audit_dir, actor=principal.actor, workspace=principal.workspace,
+                                     action=method.lstrip("/"), target=target, outcome=outcome)
+        except OSError:
+            # The action has happened (or been refused) already; failing its reply would only make the
+            # caller retry it. The log line below is the record of last resort.
+            log.exception("AUDIT LOG NOT WRITTEN: actor=%s workspace=%s action=%s target=%s outcome=%s",
+                          principal.actor, principal.workspace, method, target, outcome)
