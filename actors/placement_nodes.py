@@ -19,8 +19,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
 LOCAL = "local"
 SPREAD = "spread"
 PLACEMENTS = (LOCAL, SPREAD)
@@ -53,6 +51,8 @@ class ShardPlacement:
 
 def actor_options(placement: ShardPlacement, router_node_id: str) -> dict[str, Any]:
     """Ray `.options(...)` of a shard actor under `placement`."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # Ray only where actors start
+
     if placement.mode == LOCAL:
         # The router talks to the shards over Unix sockets on its own machine.
         return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node_id=router_node_id, soft=False)}

@@ -8,11 +8,15 @@ data directory cannot be served as asked" become BackendOpenError with the reaso
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from actors.api import SegmentsBackend, ShardUnavailableError
 from indexes.durable.workspace import WorkspaceError
 from indexes.log import LogLockedError
 from indexes.timecal import TimeZoneError
+
+if TYPE_CHECKING:
+    from actors.placement_nodes import ShardPlacement
 
 
 class BackendOpenError(Exception):
@@ -20,14 +24,15 @@ class BackendOpenError(Exception):
 
 
 async def open_backend(data_dir: Path, *, shards: int | None, tz: str | None, count_cache_entries: int = 0,
-                       ray_address: str | None = None) -> SegmentsBackend:
+                       ray_address: str | None = None, placement: ShardPlacement | None = None) -> SegmentsBackend:
     from actors.catalog_sync import CatalogMismatchError
     from actors.cluster import Cluster
     from actors.layout import ClusterLayoutError
 
     try:
         return await Cluster.start(data_dir, shards=shards, tz=tz, count_cache_entries=count_cache_entries,
-                                   ray_address=ray_address)  # None: a local Ray runtime of its own
+                                   ray_address=ray_address,  # None: a local Ray runtime of its own
+                                   placement=placement)  # None: every shard on this node (actors/placement_nodes.py)
     except (ClusterLayoutError, WorkspaceError, TimeZoneError) as exc:
         raise BackendOpenError(str(exc)) from exc
     except LogLockedError as exc:

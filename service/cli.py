@@ -28,11 +28,12 @@ from indexes.durable.commands import CommandError, open_engine
 from indexes.engine import Engine
 from indexes.rules import RuleError
 from indexes.timecal import TimeZoneError
-from service import cli_segments, cli_tokens
+from service import cli_reshard, cli_segments, cli_tokens
 from service.auth_cli_options import add_connection_options
 from service.auth_serve import add_security_arguments
 from service.cli_insights import extend_reports, register_export_schedule, register_summarize
 from service.serve_operations import add_operations_arguments
+from service.serve_placement import add_placement_arguments
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 50051
@@ -114,6 +115,7 @@ def _add_serve(commands: Any) -> None:
                        help="keep up to N exact counts per shard, keyed by rule, as_of_ms and the shard's log "
                             "position (any write invalidates them; default 0: off; docs/SERVICE.md)")
     add_operations_arguments(serve)  # --ray-address, --log-format/--log-level, --metrics-port/--metrics-host
+    add_placement_arguments(serve)  # --placement local|spread, --shard-resource (docs/SCALING.md)
     add_security_arguments(serve)  # --auth, --insecure, --tls-cert/--tls-key/--tls-client-ca (docs/SECURITY.md)
     serve.set_defaults(handler=_serve)
 
@@ -138,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_summarize(subparsers)
     register_export_schedule(subparsers)
     cli_tokens.register(subparsers, DEFAULT_DATA_DIR)  # token, workspace, audit
+    cli_reshard.register(subparsers)  # reshard a stopped server's data directory (docs/SCALING.md)
     add_connection_options(parser)  # --token and --tls-* wherever there is --server
     return parser
 

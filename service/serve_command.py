@@ -23,6 +23,7 @@ from service.demo import ensure_demo
 from service.log_format import configure_logging
 from service.metrics_setup import ServerObservability
 from service.serve_operations import check_operations_arguments
+from service.serve_placement import placement_from_args
 from service.server import ServerOptions, serve
 
 MAX_COUNT_CACHE_ENTRIES = 1_000_000  # a key holds a plan's repr (~1 KiB): about 1 GiB per shard at most
@@ -59,6 +60,7 @@ def run_serve(args: argparse.Namespace) -> int:
         raise CommandError(f"--port must be 0..65535 (got {args.port})")
     if not 0 <= args.count_cache <= MAX_COUNT_CACHE_ENTRIES:
         raise CommandError(f"--count-cache must be 0..{MAX_COUNT_CACHE_ENTRIES} (got {args.count_cache})")
+    placement = placement_from_args(args)  # --placement, --shard-resource: refused here, before Ray starts
     data_dir = Path(args.data_dir or (DEFAULT_DEMO_DATA_DIR if args.demo else DEFAULT_DATA_DIR))
     if args.data_dir is None:
         _ignore_default_data_root(data_dir)
@@ -90,11 +92,12 @@ def run_serve(args: argparse.Namespace) -> int:
     async def opened() -> SegmentsBackend:
         return observability.wrap(await open_backend(data_dir, shards=args.shards, tz=args.tz,
                                                      count_cache_entries=args.count_cache,
-                                                     ray_address=args.ray_address))
+                                                     ray_address=args.ray_address, placement=placement))
 
     async def opened_workspace(directory: Path) -> SegmentsBackend:
         # Laid out by `segments workspace create` (its own shards and time zone): opened as it is.
-        return await open_backend(directory, shards=None, tz=None, count_cache_entries=args.count_cache)
+        return await open_backend(directory, shards=None, tz=None, count_cache_entries=args.count_cache,
+                                  placement=placement)
 
     options = ServerOptions(data_dir=data_dir, auth=security.auth, tls=security.tls, open_workspace=opened_workspace)
     try:
