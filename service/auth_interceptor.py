@@ -14,6 +14,7 @@ With authentication off (a loopback server without tokens.json) every call is th
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from service.audit import append_audit_async
 from service.auth_scopes import METHOD_RULES, SCOPE_NAMES, MethodRule
 from service.auth_table import TokenTable
 from service.auth_tokens import MAX_TOKEN_CHARS
+from service.stream_limits import AUTHENTICATED_CLIENT
 from service.workspaces import DEFAULT_WORKSPACE
 from service.workspaces_registry import UnknownWorkspace, WorkspaceRegistry, WorkspaceUnavailable
 
@@ -95,6 +97,38 @@ def _refusal(template: grpc.RpcMethodHandler, refused: Refused) -> grpc.RpcMetho
     return grpc.unary_unary_rpc_method_handler(refuse)
 
 
+def _as_client(handler: grpc.RpcMethodHandler, actor: str) -> grpc.RpcMethodHandler:
+    """The handler with AUTHENTICATED_CLIENT set to the token id while it runs (per-client stream
+    limits, service/stream_limits.py, count by token instead of by peer host)."""
+
+    def bind(behavior: Any) -> Any:
+        if inspect.isasyncgenfunction(behavior):
+            async def stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                reset = AUTHENTICATED_CLIENT.set(actor)
+                try:
+                    async for item in behavior(request, context):
+                        yield item
+                finally:
+                    AUTHENTICATED_CLIENT.reset(reset)
+            return stream
+
+        async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            reset = AUTHENTICATED_CLIENT.set(actor)
+            try:
+                return await behavior(request, context)
+            finally:
+                AUTHENTICATED_CLIENT.reset(reset)
+        return call
+
+    shape = ((handler.unary_unary, grpc.unary_unary_rpc_method_handler),
+             (handler.unary_stream, grpc.unary_stream_rpc_method_handler),
+             (handler.stream_unary, grpc.stream_unary_rpc_method_handler),
+             (handler.stream_stream, grpc.stream_stream_rpc_method_handler))
+    behavior, make = next((b, m) for b, m in shape if b is not None)
+    return make(bind(behavior), request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer)
+
+
 def _outcome(context: grpc.aio.ServicerContext, exc: BaseException | None) -> str:
     code = context.code()
     if exc is None and code in (None, grpc.StatusCode.OK, 0):
@@ -102,6 +136,22 @@ def _outcome(context: grpc.aio.ServicerContext, exc: BaseException | None) -> st
     if isinstance(code, grpc.StatusCode) and code != grpc.StatusCode.OK:
         return code.name
     return "CANCELLED" if isinstance(exc, asyncio.CancelledError) else "UNKNOWN"
+
+
+class _AuditingContext:
+    """The call's context, except that `abort` writes the audit line first: grpc sends the status as
+    abort is called, and the line must be on disk before the caller hears the outcome."""
+
+    def __init__(self, context: grpc.aio.ServicerContext, audit: Callable[[str], Awaitable[None]]) -> None:
+        self._context = context
+        self._audit = audit
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+    async def abort(self, code: grpc.StatusCode, details: str = "", trailing_metadata: Any = ()) -> None:
+        await self._audit(code.name)
+        await self._context.abort(code, details, trailing_metadata)
 
 
 class AccessInterceptor(grpc.aio.ServerInterceptor):
@@ -139,6 +189,8 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
         except WorkspaceUnavailable as exc:
             return _refusal(template, Refused(grpc.StatusCode.UNAVAILABLE, str(exc)))
         handler = services.handlers.by_method[method]
+        if principal is not ANONYMOUS:
+            handler = _as_client(handler, principal.actor)
         return self._audited(handler, principal, method, rule) if rule.audited else handler
 
     def _audited(self, handler: grpc.RpcMethodHandler, principal: Principal, method: str,
@@ -148,13 +200,20 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
 
         async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
             target = str(getattr(request, rule.target_field, "")) if rule.target_field else ""
+            written: list[str] = []
+
+            async def audit(outcome: str) -> None:
+                if not written:
+                    written.append(outcome)
+                    # Shielded: a cancelled call still gets its line (the action may have run).
+                    await asyncio.shield(self._audit(principal, method, target, outcome))
+
             try:
-                response = await inner(request, context)
+                response = await inner(request, _AuditingContext(context, audit))
             except BaseException as exc:
-                # Shielded: a cancelled call still gets its line (the action may have run).
-                await asyncio.shield(self._audit(principal, method, target, _outcome(context, exc)))
+                await audit(_outcome(context, exc))
                 raise
-            await asyncio.shield(self._audit(principal, method, target, _outcome(context, None)))
+            await audit(_outcome(context, None))
             return response
 
         return grpc.unary_unary_rpc_method_handler(call, request_deserializer=handler.request_deserializer,

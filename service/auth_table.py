@@ -1,6 +1,6 @@
 """The server's view of tokens.json: digest -> record, reloaded when the file changes.
 
-Every lookup may stat the file (at most once per RECHECK_INTERVAL_S); a new inode, size or mtime
+Every lookup may stat the file (at most once per RECHECK_INTERVAL_S, and on every unknown token); a new inode, size or mtime
 means `segments token create/revoke` replaced it, and it is read again. So a revocation reaches a
 running server within RECHECK_INTERVAL_S of the next call, with no signal and no background task.
 A token file that cannot be read fails closed: no token is accepted until it is fixed (logged).
@@ -33,12 +33,17 @@ class TokenTable:
         return self._path.exists()
 
     def lookup(self, token: str) -> TokenRecord | None:
-        """The record of `token` (revoked ones too: the caller says why it refuses), None if unknown."""
+        """The record of `token` (revoked ones too: the caller says why it refuses), None if unknown.
+        A miss stats the file at once (a token created a moment ago works on its first call); a
+        stat is microseconds, so a flood of bad tokens costs no file reads unless the file changed."""
+        digest = token_digest(token)
         self._refresh(time.monotonic())
-        return self._by_digest.get(token_digest(token))
+        if digest not in self._by_digest:
+            self._refresh(time.monotonic(), force=True)
+        return self._by_digest.get(digest)
 
-    def _refresh(self, now_s: float) -> None:
-        if now_s - self._checked_at < self._recheck_interval_s:
+    def _refresh(self, now_s: float, force: bool = False) -> None:
+        if not force and now_s - self._checked_at < self._recheck_interval_s:
             return
         self._checked_at = now_s
         try:

@@ -8,19 +8,19 @@ from concurrent.futures import Future
 from typing import Any
 
 from actors.api import SegmentsBackend
-from service.server import Running, start_server, stop_server
+from service.server import Running, ServerOptions, start_server, stop_server
 
 START_TIMEOUT_S = 30
 
 
 class InProcessServer:
-    def __init__(self, backend: SegmentsBackend) -> None:
+    def __init__(self, backend: SegmentsBackend, options: ServerOptions | None = None, host: str = "127.0.0.1") -> None:
         self.backend = backend
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="grpc-aio-test-server", daemon=True)
         self._thread.start()
-        self._running: Running = self.run(start_server(backend, "127.0.0.1", 0))
-        self.target = f"127.0.0.1:{self._running.port}"
+        self._running: Running = self.run(start_server(backend, host, 0, options=options))
+        self.target = f"{host}:{self._running.port}"
 
     def run(self, coroutine: Any) -> Any:
         """Run a coroutine on the server's loop and wait for its result."""
