@@ -43,9 +43,12 @@ def iter_jsonl(path: str, *, progress: bool = False) -> Iterator[tuple[int, Any]
             if not line.strip():
                 continue
             try:
-                yield number, json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                value = json.loads(line)
+            except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer of > 4,300 digits
                 raise JsonlError(path, number, f"malformed JSON: {exc}") from None
+            except RecursionError:
+                raise JsonlError(path, number, "malformed JSON: nested too deeply") from None
+            yield number, value
         bar.update(bar.total - last_position)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise JsonlError(path, 0, f"cannot read: {exc}") from None

@@ -122,12 +122,15 @@ _DECLARATION_KEYS = frozenset({"declare", "ts"})
 
 
 def _bounded_string(value: Any, field_path: str, max_bytes: int) -> str:
-    if type(value) is str and 0 < len(value) <= max_bytes // 4:  # the common case, decided at once
+    # str.isascii() reads a flag of the string object (O(1)); only other strings are encoded.
+    if type(value) is str and 0 < len(value) <= max_bytes // 4 and value.isascii():  # the common case
         return value
     if not isinstance(value, str) or not value:
         raise _Invalid(field_path, f"required: a non-empty string of at most {max_bytes} bytes")
-    if len(value) * 4 > max_bytes and len(value.encode("utf-8")) > max_bytes:
-        raise _Invalid(field_path, f"longer than {max_bytes} bytes")
+    try:
+        check_string(value, max_bytes)
+    except ValueError as exc:
+        raise _Invalid(field_path, str(exc)) from None
     return value
 
 
@@ -151,7 +154,7 @@ def _unknown_keys(raw: dict, allowed: frozenset[str]) -> None:
 
 
 def _string(value: Any, value_type: ValueType) -> str:
-    if type(value) is str and len(value) <= _SHORT_STRING:
+    if type(value) is str and len(value) <= _SHORT_STRING and value.isascii():
         return value
     return check_string(value)
 
@@ -217,10 +220,10 @@ def _event(raw: dict, schema: Schema) -> EventRecord:
     if not raw.keys() <= _EVENT_KEYS:
         _unknown_keys(raw, _EVENT_KEYS)
     event_id = raw.get("event_id")
-    if type(event_id) is not str or not 0 < len(event_id) <= _SHORT_EVENT_ID:
+    if type(event_id) is not str or not 0 < len(event_id) <= _SHORT_EVENT_ID or not event_id.isascii():
         event_id = _bounded_string(event_id, "event_id", MAX_EVENT_ID_BYTES)
     customer_id = raw.get("customer_id")
-    if type(customer_id) is not str or not 0 < len(customer_id) <= _SHORT_CUSTOMER_ID:
+    if type(customer_id) is not str or not 0 < len(customer_id) <= _SHORT_CUSTOMER_ID or not customer_id.isascii():
         customer_id = _bounded_string(customer_id, "customer_id", MAX_CUSTOMER_ID_BYTES)
     event_type = raw.get("type")
     if not isinstance(event_type, str):
@@ -242,7 +245,7 @@ def _event(raw: dict, schema: Schema) -> EventRecord:
             if value_type is None:
                 raise _Invalid(f"attrs.{name}", f"not an attribute of {event_type}")
             kind = value_type.kind
-            if kind == "string" and type(value) is str and len(value) <= _SHORT_STRING:
+            if kind == "string" and type(value) is str and len(value) <= _SHORT_STRING and value.isascii():
                 attrs[name] = value
                 continue
             if value is None:

@@ -149,11 +149,21 @@ def format_date_days(days: int) -> str:
     return (EPOCH_DATE + dt.timedelta(days=days)).isoformat()
 
 
-def check_string(value: Any) -> str:
+def check_string(value: Any, max_bytes: int = MAX_STRING_BYTES) -> str:
+    """A string of at most `max_bytes` of UTF-8. A lone surrogate (JSON's "\\ud800" decodes to one)
+    is refused here: it would pass every other check and then fail the log's encoding of the batch."""
     if not isinstance(value, str):
         raise ValueError("must be a string")
-    if len(value) > MAX_STRING_BYTES // 4 and len(value.encode("utf-8")) > MAX_STRING_BYTES:
-        raise ValueError(f"longer than {MAX_STRING_BYTES} bytes")
+    if value.isascii():  # O(1): a flag of the string object
+        if len(value) > max_bytes:
+            raise ValueError(f"longer than {max_bytes} bytes")
+        return value
+    try:
+        size_bytes = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ValueError("not valid Unicode text (a lone surrogate such as \\ud800)") from None
+    if size_bytes > max_bytes:
+        raise ValueError(f"longer than {max_bytes} bytes")
     return value
 
 

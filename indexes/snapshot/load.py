@@ -28,7 +28,10 @@ from indexes.timecal import TimeZoneError
 
 # Errors a CRC-clean but wrongly structured manifest can raise while its tree is walked (written by
 # another build, say); a bug in the codec would too, which is why the reason names the exception.
-_DECODE_ERRORS = (KeyError, TypeError, ValueError, IndexError, AssertionError, msgpack.UnpackException)
+# A manifest with a valid CRC but the wrong shapes inside (found by benchmarks/fuzz_targets.py: a list
+# where a map belongs raises AttributeError) is skipped like any other undecodable one.
+_DECODE_ERRORS = (KeyError, TypeError, ValueError, IndexError, AttributeError, AssertionError,
+                  msgpack.UnpackException)
 
 
 def snapshot_info(path: Path, manifest: dict[str, Any]) -> SnapshotInfo:

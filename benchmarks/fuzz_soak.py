@@ -1,0 +1,262 @@
+"""Fuzz soak: every target of benchmarks/fuzz_targets.py, a mutation loop over seed inputs.
+
+    python -m benchmarks.fuzz_soak --inputs 1000000        # the soak (issue 10: >= 1M inputs in total)
+    python -m benchmarks.fuzz_soak --quick                 # 20k inputs, run by tests/test_fuzz_soak.py
+    python -m benchmarks.fuzz_soak --engine atheris --target rule_text --inputs 200000
+
+The loop (default engine) mutates seed inputs - valid rules in both forms, records as JSON, msgpack and
+IngestRequest bytes, damage scripts for the log and snapshot files - with bit flips, interesting bytes,
+deletions, duplicated chunks (deeper nesting), grammar keywords and splices of two seeds; random bytes
+too. Inputs are split across targets by weight (file-system targets are ~100x slower per input). Every
+input runs under a time bound (SIGALRM: a hang is a finding); RSS is sampled with psutil every 500
+inputs and a target fails when it grows more than --rss-growth-mib above its level after warm-up.
+Findings (an exception a target does not allow, a hang) are written to --findings-dir with the
+traceback, and the run exits 1. `--engine atheris` runs one target under libFuzzer with coverage
+instrumentation of indexes/ and service/ instead (its own -timeout and -rss_limit_mb).
+
+Prints per target: inputs, seconds, inputs/s, max RSS, RSS growth, findings; then the totals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgpack
+import psutil
+
+from benchmarks import fuzz_targets
+from benchmarks.fuzz_targets import TARGETS, HangError, time_bound
+
+QUICK_INPUTS = 20_000
+RSS_SAMPLE_EVERY = 500
+WARMUP_INPUTS = 2_000
+MAX_MUTATED_BYTES = 8 * 1024
+# Relative cost: the file-system targets write and read files for every input.
+WEIGHTS = {"rule_text": 4, "rule_json": 4, "record_json": 3, "record_msgpack": 3, "wire_records": 3,
+           "log_frames": 3, "log_open": 1, "snapshot_files": 1, "snapshot_manifest": 1}
+assert set(WEIGHTS) == set(TARGETS)
+
+RULE_TEXTS = [
+    'country = "TR" and count(order_created, last 30 days) >= 2',
+    'not (tags has_any ("vip", "newsletter") or email ends_with "@x.com")',
+    'sum(order_created.amount where currency = "EUR", since 2026-01-01) between 10.5 and 99',
+    'first(product_viewed where category in ("shoes", "bags")) within_last 7 days',
+    'last(order_created) more_than_ago 90 days and in_segment("vip")',
+    'any(total_order_value > 1000, all(language = "tr", city starts_with "Ist"))',
+    'count(product_viewed where price >= 5.5, between 2026-10-01 and 2026-10-31) = 0',
+    'marketing_consent in ("granted") and not phone exists  # a comment',
+]
+KEYWORDS = [b"(", b")", b"not ", b" and ", b" or ", b"all(", b"any(", b"count(", b"sum(", b", last ", b" days",
+            b"between ", b"\"", b"\\u", b"\\ud800", b"9999999999999999999999", b"-0.000001", b"2026-02-30",
+            b"{", b"}", b"[", b"]", b'{"not":', b'"all":[', b"null", b"1e999", b"\x00", b"\xff", b"in (",
+            b"where ", b"in_segment(", b"exists", b"#", b"\n"]
+INTERESTING = [0, 1, 0x7F, 0x80, 0xFF, ord('"'), ord("\\"), ord("("), ord("{"), ord("["), ord("9"), ord("-")]
+
+
+def _records() -> list[dict]:
+    return [
+        {"event_id": "e1", "customer_id": "c1", "type": "order_created", "ts": 1_793_000_000_000,
+         "attrs": {"amount": "12.50", "currency": "EUR", "product_ids": ["p1", "p2"]}},
+        {"event_id": "e2", "customer_id": "c2", "type": "product_viewed", "ts": "2026-10-26T10:00:00+03:00",
+         "attrs": {"category": "shoes", "price": 5.5}},
+        {"customer_id": "c1", "ts": 1_793_000_000_000,
+         "properties": {"email": "A@X.com", "tags": ["vip"], "country": "TR", "total_order_value": None}},
+        {"forget_customer": "c3", "ts": 1_793_000_000_001},
+    ]
+
+
+def seeds(target: str) -> list[bytes]:
+    """Starting inputs: valid ones (so mutations reach past the first check) and a few odd ones."""
+    from indexes.rules import rule_to_json
+    from indexes.rules.text_form import parse_unvalidated
+    from proto.segments.v1 import ingest_pb2
+    from service.convert_records import records_to_pb
+
+    if target == "rule_text":
+        return [text.encode() for text in RULE_TEXTS]
+    if target == "rule_json":
+        return [json.dumps(rule_to_json(parse_unvalidated(text))).encode() for text in RULE_TEXTS]
+    if target == "record_json":
+        return [json.dumps(r).encode() for r in _records()]
+    if target == "record_msgpack":
+        return [msgpack.packb(r) for r in _records()]
+    if target == "wire_records":
+        return [ingest_pb2.IngestRequest(records=records_to_pb(_records())).SerializeToString()]
+    return [bytes(range(0, 256, 7)), b"\x00\x00\x10" * 8, b"\x01\x00\x40\x03\xff\xff", b""]
+
+
+class Mutator:
+    def __init__(self, corpus: list[bytes], rng: random.Random) -> None:
+        assert corpus
+        self.corpus = corpus
+        self.rng = rng
+
+    def next_input(self) -> bytes:
+        rng = self.rng
+        if rng.random() < 0.05:
+            return rng.randbytes(rng.randrange(64))
+        data = bytearray(rng.choice(self.corpus))
+        for _ in range(rng.randrange(1, 5)):
+            self._mutate(data)
+        return bytes(data[:MAX_MUTATED_BYTES])
+
+    def _mutate(self, data: bytearray) -> None:
+        rng = self.rng
+        choice = rng.randrange(7)
+        at = rng.randrange(len(data) + 1)
+        if choice == 0 and data:
+            data[at % len(data)] ^= 1 << rng.randrange(8)
+        elif choice == 1 and data:
+            data[at % len(data)] = rng.choice(INTERESTING)
+        elif choice == 2:
+            del data[at:at + rng.randrange(1, 9)]
+        elif choice == 3:
+            end = min(len(data), at + rng.randrange(1, 32))
+            data[at:at] = data[at:end] * rng.randrange(1, 20)  # repeated chunks nest deeper
+        elif choice == 4:
+            data[at:at] = rng.choice(KEYWORDS)
+        elif choice == 5:
+            other = rng.choice(self.corpus)
+            cut = rng.randrange(len(other) + 1)
+            data[at:] = other[cut:]
+        else:
+            data[at:at] = rng.randbytes(rng.randrange(1, 5))
+
+
+@dataclass
+class TargetRun:
+    name: str
+    inputs: int = 0
+    seconds: float = 0.0
+    max_rss_mib: float = 0.0
+    rss_growth_mib: float = 0.0
+    findings: int = 0
+
+    @property
+    def per_second(self) -> float:
+        return self.inputs / self.seconds if self.seconds else 0.0
+
+
+def _rss_mib(process: psutil.Process) -> float:
+    return process.memory_info().rss / (1 << 20)
+
+
+def _record_finding(findings_dir: Path, target: str, data: bytes, error: BaseException) -> None:
+    findings_dir.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    (findings_dir / f"{target}-{digest}.bin").write_bytes(data)
+    text = "".join(traceback.format_exception(error))
+    (findings_dir / f"{target}-{digest}.txt").write_text(text, encoding="utf-8")
+    print(f"  FINDING {target}: {type(error).__name__}: {str(error)[:200]} -> {findings_dir}/{target}-{digest}.bin",
+          flush=True)
+
+
+def run_target(name: str, inputs: int, *, seed: int, timeout_s: float, rss_growth_mib: float,
+               findings_dir: Path, max_findings: int = 20) -> TargetRun:
+    target: Callable[[bytes], None] = TARGETS[name]
+    run = TargetRun(name)
+    mutator = Mutator(seeds(name), random.Random(f"{seed}:{name}"))
+    process = psutil.Process()
+    baseline_mib: float | None = None
+    started = time.perf_counter()
+    for index in range(inputs):
+        data = mutator.next_input()
+        try:
+            with time_bound(timeout_s):
+                target(data)
+        except (Exception, HangError) as error:  # noqa: BLE001 - every escape is a finding
+            run.findings += 1
+            if run.findings <= max_findings:
+                _record_finding(findings_dir, name, data, error)
+        if index % RSS_SAMPLE_EVERY == 0 or index == inputs - 1:
+            rss = _rss_mib(process)
+            run.max_rss_mib = max(run.max_rss_mib, rss)
+            if index >= min(WARMUP_INPUTS, inputs // 4) and baseline_mib is None:
+                baseline_mib = rss
+            if baseline_mib is not None:
+                run.rss_growth_mib = max(run.rss_growth_mib, rss - baseline_mib)
+        run.inputs = index + 1
+    run.seconds = time.perf_counter() - started
+    if run.rss_growth_mib > rss_growth_mib:
+        print(f"  FINDING {name}: RSS grew {run.rss_growth_mib:.1f} MiB after warm-up (bound {rss_growth_mib} MiB)")
+        run.findings += 1
+    return run
+
+
+def split_inputs(total: int, names: list[str]) -> dict[str, int]:
+    weight = sum(WEIGHTS[n] for n in names)
+    shares = {n: total * WEIGHTS[n] // weight for n in names}
+    shares[names[0]] += total - sum(shares.values())
+    return shares
+
+
+def run_atheris(name: str, inputs: int, timeout_s: float, rss_limit_mib: int) -> int:
+    """One target under libFuzzer (coverage-guided); atheris exits the process when done."""
+    import atheris
+
+    with atheris.instrument_imports(include=["indexes", "service"]):
+        fuzz_targets.schema()
+    fuzz_targets.scratch()
+    target = TARGETS[name]
+    corpus_dir = Path(fuzz_targets.scratch().root) / f"corpus-{name}"
+    corpus_dir.mkdir(exist_ok=True)
+    for i, data in enumerate(seeds(name)):
+        (corpus_dir / f"seed-{i}").write_bytes(data)
+    argv = [sys.argv[0], f"-runs={inputs}", f"-timeout={max(1, int(timeout_s))}", f"-rss_limit_mb={rss_limit_mib}",
+            f"-max_len={MAX_MUTATED_BYTES}", "-print_final_stats=1", str(corpus_dir)]
+    atheris.Setup(argv, target)
+    atheris.Fuzz()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--inputs", type=int, default=1_000_000, help="inputs in total, split across targets")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_INPUTS} inputs in total")
+    parser.add_argument("--target", action="append", choices=sorted(TARGETS), help="only these (repeatable)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--timeout-s", type=float, default=5.0, help="per input; longer is a hang")
+    parser.add_argument("--rss-growth-mib", type=float, default=256.0, help="per target, after warm-up")
+    parser.add_argument("--findings-dir", type=Path, default=Path("benchmarks/results/fuzz_findings"))
+    parser.add_argument("--engine", choices=("loop", "atheris"), default="loop")
+    args = parser.parse_args(argv)
+    total = QUICK_INPUTS if args.quick else args.inputs
+    if total < 1 or args.timeout_s <= 0:
+        parser.error("--inputs and --timeout-s must be positive")
+    names = args.target or list(TARGETS)
+    if args.engine == "atheris":
+        if len(names) != 1:
+            parser.error("--engine atheris runs one --target")
+        return run_atheris(names[0], total, args.timeout_s, int(args.rss_growth_mib) + 1024)
+    print(f"fuzz soak: {total} inputs over {len(names)} targets, seed {args.seed}, {args.timeout_s} s per input",
+          flush=True)
+    runs: list[TargetRun] = []
+    try:
+        for name, count in split_inputs(total, names).items():
+            run = run_target(name, count, seed=args.seed, timeout_s=args.timeout_s,
+                             rss_growth_mib=args.rss_growth_mib, findings_dir=args.findings_dir)
+            runs.append(run)
+            print(f"{name:18} {run.inputs:>9} inputs {run.seconds:8.1f} s {run.per_second:9.0f}/s "
+                  f"max RSS {run.max_rss_mib:7.1f} MiB growth {run.rss_growth_mib:6.1f} MiB findings {run.findings}",
+                  flush=True)
+    finally:
+        fuzz_targets.remove_scratch()
+    inputs = sum(r.inputs for r in runs)
+    seconds = sum(r.seconds for r in runs)
+    findings = sum(r.findings for r in runs)
+    print(f"{'total':18} {inputs:>9} inputs {seconds:8.1f} s {inputs / max(seconds, 1e-9):9.0f}/s "
+          f"max RSS {max(r.max_rss_mib for r in runs):7.1f} MiB findings {findings}")
+    return 1 if findings else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

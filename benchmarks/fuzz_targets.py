@@ -1,0 +1,338 @@
+"""Fuzz targets: one function per decoder an outsider (or a damaged disk) can feed, bytes in.
+
+Each target takes arbitrary bytes, drives one reader the way the service or the engine does, and lets
+through only the error that reader documents (RuleError, RecordError lists, LogCorruptError naming a
+file and offset, a snapshot skipped with its reason). Anything else propagates: a finding. Targets
+also check what a reader promises on success (a parsed rule formats and parses back to itself, an
+accepted record encodes for the log and decodes back, an opened log reads to its end).
+
+Used by tests/test_fuzz_*.py (hypothesis drives them) and benchmarks/fuzz_soak.py (a mutation loop,
+or atheris). Targets that need files keep them in one scratch directory made on first use.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import signal
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import msgpack
+from google.protobuf.message import DecodeError
+
+from indexes.durable import record_codec
+from indexes.engine import Engine
+from indexes.log import FileLog, LogCorruptError
+from indexes.log.codec import BodyRun, new_packer, pack_record, unpack_record
+from indexes.log.segment_file import segment_name
+from indexes.log.walk import BadFrame, FrameRun, walk_frames
+from indexes.records import RecordBatchError, validate_batch
+from indexes.rules import RuleError, format_rule, loads_rule_json, parse_rule, rule_from_json, rule_to_json
+from indexes.schema import Schema
+from indexes.snapshot import load_newest_snapshot, write_snapshot
+from indexes.snapshot.layout import snapshot_name
+from indexes.snapshot.manifest import FORMAT_VERSION, MANIFEST_FILE, encode_manifest, read_manifest
+from proto.segments.v1 import ingest_pb2
+from service.wire_records import validate_wire
+
+MAX_INPUT_BYTES = 64 * 1024  # inputs are cut to this: the readers' own limits are tested elsewhere
+KNOWN_SEGMENTS = frozenset({"vip", "lapsed-buyers"})
+BASE_MS = 1_793_000_000_000  # 2026-10-26
+HOUR_MS = 3_600_000
+
+
+class HangError(Exception):
+    """One input took longer than its time bound."""
+
+
+@contextmanager
+def time_bound(seconds: float) -> Iterator[None]:
+    """SIGALRM after `seconds` raises HangError in the main thread (where fuzz loops run)."""
+    def expire(signum: int, frame: FrameType | None) -> None:
+        raise HangError(f"one input ran longer than {seconds:.1f} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _segment_exists(segment_id: str) -> bool:
+    return segment_id in KNOWN_SEGMENTS
+
+
+@lru_cache(maxsize=1)
+def schema() -> Schema:
+    return Schema()
+
+
+def _text(data: bytes) -> str:
+    return data[:MAX_INPUT_BYTES].decode("utf-8", "replace")
+
+
+# --- rules --------------------------------------------------------------------------------------------
+def _round_trip(rule: Any) -> None:
+    text = format_rule(rule)
+    assert parse_rule(text, schema(), _segment_exists) == rule, f"text round trip changed the rule: {text!r:.200}"
+    assert rule_from_json(rule_to_json(rule), schema(), _segment_exists) == rule, "JSON round trip changed the rule"
+
+
+def rule_text(data: bytes) -> None:
+    """The text form, as Preview/Count/CreateSegment read it (rule.text)."""
+    try:
+        rule = parse_rule(_text(data), schema(), _segment_exists)
+    except RuleError:
+        return
+    _round_trip(rule)
+
+
+def rule_json_value(value: Any) -> None:
+    """A decoded JSON value as a rule (the JSON form of rule.json, or a CLI's rule file)."""
+    if not isinstance(value, dict):
+        return
+    try:
+        rule = rule_from_json(value, schema(), _segment_exists)
+    except RuleError:
+        return
+    _round_trip(rule)
+
+
+def rule_json(data: bytes) -> None:
+    """JSON text as the service decodes rule.json (nesting checked first), then the JSON form."""
+    try:
+        value = loads_rule_json(_text(data))
+    except RuleError:
+        return
+    rule_json_value(value)
+
+
+# --- records ------------------------------------------------------------------------------------------
+def record_value(raw: Any) -> None:
+    """One raw record (a JSON Lines line, decoded) through validation, then the log's encoding."""
+    try:
+        result = validate_batch([raw], schema(), partial=True)
+    except RecordBatchError as exc:  # partial=True reports instead of raising
+        raise AssertionError(f"partial validation raised: {exc}") from exc
+    assert len(result.records) + len(result.errors) == 1
+    for record in result.records:
+        item = record_codec.encode(record)
+        body = pack_record(new_packer(), item, 0)
+        decoded = record_codec.decode(unpack_record(body))
+        assert decoded == record, f"log encoding changed the record: {record!r:.200}"
+
+
+def record_json(data: bytes) -> None:
+    """A JSON Lines line, read as indexes/jsonl.py reads it."""
+    try:
+        raw = json.loads(_text(data))
+    except ValueError:  # JSONDecodeError, and Python's limit on integer digits
+        return
+    except RecursionError:
+        return  # json's own bound on nesting: the line is reported as unreadable by the reader
+    record_value(raw)
+
+
+def record_msgpack(data: bytes) -> None:
+    try:
+        raw = msgpack.unpackb(data[:MAX_INPUT_BYTES], strict_map_key=False)
+    except Exception:  # noqa: BLE001 - msgpack raises several unrelated types; not the code under test
+        return
+    record_value(raw)
+
+
+def wire_records(data: bytes) -> None:
+    """IngestRequest bytes, as the gRPC ingest path decodes and validates them."""
+    try:
+        request = ingest_pb2.IngestRequest.FromString(data[:MAX_INPUT_BYTES])
+    except DecodeError:
+        return
+    result = validate_wire(list(request.records), schema(), partial=True)
+    assert len(result.records) + len(result.errors) == len(request.records)
+
+
+# --- the log ------------------------------------------------------------------------------------------
+def log_frames(data: bytes) -> None:
+    """Frame walking and body decoding over arbitrary bytes (no file system)."""
+    for item in walk_frames(io.BytesIO(data[:MAX_INPUT_BYTES]), 0, chunk_bytes=64):
+        if isinstance(item, BadFrame):
+            assert item.offset >= 0
+            return
+        assert isinstance(item, FrameRun)
+        try:
+            values = BodyRun(0, len(item.bodies), b"".join(item.bodies)).decode()
+        except ValueError:
+            continue
+        for value in values:
+            try:
+                record_codec.decode(value)
+            except record_codec.CodecError:
+                pass
+            except (KeyError, ValueError):
+                pass  # an unknown kind or layout: replay refuses the item with its LSN
+
+
+@dataclass
+class _Scratch:
+    root: Path
+    segment: bytes  # a clean one-segment log
+    snapshot_files: dict[str, bytes]  # file name -> bytes, of the newer of two snapshots
+
+
+def _events(count: int, first: int = 0) -> list[dict]:
+    return [{"event_id": f"e{i}", "customer_id": f"c{i % 40}", "type": "product_viewed", "ts": BASE_MS + i * HOUR_MS,
+             "attrs": {"category": f"cat{i % 3}", "price": i}} for i in range(first, first + count)]
+
+
+def _no_fsync(fd: int) -> None:
+    """Scratch files: durability is not what is fuzzed."""
+
+
+@lru_cache(maxsize=1)
+def scratch() -> _Scratch:
+    root = Path(tempfile.mkdtemp(prefix="fuzz-targets-"))
+    log_dir = root / "log-base"
+    with FileLog(log_dir) as log:
+        for start in range(0, 24, 4):
+            log.append([record_codec.encode(r) for r in validate_batch(_events(4, start), schema()).records])
+    segment = (log_dir / segment_name(0)).read_bytes()
+    engine = Engine(tz="Europe/Istanbul")
+    engine.ingest([{"customer_id": f"c{i}", "ts": BASE_MS, "properties": {"email": f"u{i}@x.com"}} for i in range(40)])
+    engine.ingest(_events(120))
+    snapshots = root / "snapshots"
+    write_snapshot(engine.shard, snapshots, 100, fsync=_no_fsync)
+    engine.ingest(_events(10, 500))
+    write_snapshot(engine.shard, snapshots, 200, fsync=_no_fsync)
+    newest = snapshots / snapshot_name(200)
+    files = {p.name: p.read_bytes() for p in sorted(newest.iterdir()) if p.is_file()}
+    return _Scratch(root, segment, files)
+
+
+def remove_scratch() -> None:
+    if scratch.cache_info().currsize:
+        shutil.rmtree(scratch().root, ignore_errors=True)
+        scratch.cache_clear()
+
+
+def damage(original: bytes, data: bytes) -> bytes:
+    """`original` with the edits `data` spells: 3 bytes each (op, position high, position low)."""
+    buffer = bytearray(original)
+    for at in range(0, min(len(data), 3 * 32) - 2, 3):
+        op, position = data[at] % 5, (data[at + 1] << 8 | data[at + 2])
+        if op == 0 and buffer:
+            buffer[position % len(buffer)] ^= 1 << (data[at] >> 5)
+        elif op == 1:
+            del buffer[position % (len(buffer) + 1):]
+        elif op == 2 and buffer:
+            buffer[position % len(buffer)] = data[at + 2]
+        elif op == 3:
+            buffer.extend(data[at + 1:at + 3])
+        elif op == 4 and buffer:
+            del buffer[position % len(buffer)]
+    return bytes(buffer)
+
+
+def log_open(data: bytes) -> None:
+    """A damaged segment file: FileLog opens it (a torn tail cut and reported) and reads to its end, or
+    refuses with LogCorruptError naming the file and the offset."""
+    work = scratch().root / "log-work"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    (work / segment_name(0)).write_bytes(damage(scratch().segment, data))
+    try:
+        log = FileLog(work, fsync=_no_fsync)
+    except LogCorruptError as exc:
+        assert exc.file and exc.offset is not None and exc.offset >= 0, f"LogCorruptError without a place: {exc}"
+        return
+    with log:
+        count = sum(1 for _ in log.read())
+        assert count == log.end_lsn, f"read {count} records of {log.end_lsn}"
+
+
+def snapshot_files(data: bytes) -> None:
+    """One file of the newest snapshot damaged: loading falls back to the older one, never raises."""
+    state = scratch()
+    names = sorted(state.snapshot_files)
+    if not data:
+        return
+    name = names[data[0] % len(names)]
+    path = state.root / "snapshots" / snapshot_name(200) / name
+    damaged = damage(state.snapshot_files[name], data[1:])
+    try:
+        path.write_bytes(damaged)
+        loaded = load_newest_snapshot(state.root / "snapshots")
+        assert loaded is not None, "the older snapshot is intact"
+        assert loaded.info.covered_lsn in (100, 200)
+        if loaded.info.covered_lsn == 100:
+            assert loaded.skipped and loaded.skipped[0].reason
+    finally:
+        path.write_bytes(state.snapshot_files[name])
+
+
+_PALETTE: tuple[Any, ...] = (None, 0, -1, 1, 2**31, 2**63, -(2**63), 1.5, float("nan"), "", "x" * 300, "|O", [], {},
+                             [0], {"": 0}, True, b"\x00\xff")
+
+
+def _edit(value: Any, data: bytes, at: int) -> Any:
+    """`value` (a decoded manifest) with one leaf or branch replaced, chosen by data[at:]."""
+    if at >= len(data) or not isinstance(value, (dict, list)) or not value or data[at] % 4 == 0:
+        return _PALETTE[data[at] % len(_PALETTE)] if at < len(data) else None
+    if isinstance(value, dict):
+        keys = sorted(value, key=repr)
+        key = keys[data[at] % len(keys)]
+        edited = dict(value)
+        if at + 1 < len(data) and data[at + 1] % 7 == 0:
+            del edited[key]
+        else:
+            edited[key] = _edit(value[key], data, at + 2)
+        return edited
+    index = data[at] % len(value)
+    edited_list = list(value)
+    edited_list[index] = _edit(value[index], data, at + 1)
+    return edited_list
+
+
+def snapshot_manifest(data: bytes) -> None:
+    """A manifest with a valid CRC whose content is wrong (up to four edits): the snapshot loads, or is
+    skipped with its reason for the older one; no other exception."""
+    state = scratch()
+    path = state.root / "snapshots" / snapshot_name(200) / MANIFEST_FILE
+    body = read_manifest(path.parent)
+    for start in range(0, min(len(data), 4 * 16), 16):
+        body = _edit(body, data[start:start + 16], 0)
+    if not isinstance(body, dict):
+        return
+    body["format_version"] = FORMAT_VERSION  # the version check is the byte-level target's; go deeper
+    try:
+        path.write_bytes(encode_manifest(body))
+    except (TypeError, ValueError, OverflowError):
+        return  # msgpack cannot encode the edit (a float NaN is fine, 2**64 is not): not a manifest
+    try:
+        loaded = load_newest_snapshot(state.root / "snapshots")
+        assert loaded is not None and loaded.info.covered_lsn in (100, 200), "the older snapshot is intact"
+    finally:
+        path.write_bytes(state.snapshot_files[MANIFEST_FILE])
+
+
+Target = Callable[[bytes], None]
+TARGETS: dict[str, Target] = {
+    "rule_text": rule_text,
+    "rule_json": rule_json,
+    "record_json": record_json,
+    "record_msgpack": record_msgpack,
+    "wire_records": wire_records,
+    "log_frames": log_frames,
+    "log_open": log_open,
+    "snapshot_files": snapshot_files,
+    "snapshot_manifest": snapshot_manifest,
+}
