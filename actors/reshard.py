@@ -7,8 +7,9 @@ start it again (docs/SCALING.md). Holding DATA_DIR/LOCK, the lock a running serv
    schema and saved-segment catalog;
 2. writes the new shards into DATA_DIR/gen-NNNN/ (the next generation, actors/layout.py): every old
    shard's committed batches, merged by commit time and split by new owner (actors/reshard_logs.py),
-   appended as log items, unchanged, each part with its batch's commit mark; then one tick per new
-   shard at the latest commit time seen, so every new shard's clock is the old cluster's;
+   appended as log items, unchanged, each part with its batch's commit mark; then the tombstones of
+   every old shard (a new change-log epoch) and one tick at the latest commit time seen, so every new
+   shard's clock is the old cluster's;
 3. opens each new shard (a full replay: it is checked to apply), compares the totals (customers,
    events), the schema and the catalog with the old shards', and writes a snapshot so the first
    start does not replay again;
@@ -21,7 +22,8 @@ Exactness: a customer's records all come from one old shard, in its log order, a
 shard, so the new shard's state for them is the old one's; event-id idempotency follows the events
 (and tombstoned digests go to every shard); erasures are records like the others, so an erased
 customer stays erased. Saved segments keep their definitions and memberships; their change logs are
-rebuilt per new shard (positions from before the reshard are refused: PositionExpiredError).
+rebuilt per new shard, in a new epoch (positions from before the reshard are refused:
+PositionExpiredError, or a position of another shard count: an invalid page token).
 """
 
 from __future__ import annotations
@@ -87,6 +89,13 @@ class ReshardReport:
 
 
 @dataclass(frozen=True)
+class _Written:
+    router: BatchRouter
+    batches: int
+    tombstone_digests: int
+
+
+@dataclass(frozen=True)
 class _Summary:
     totals: list[ShardTotals]
     schema: Schema
@@ -119,7 +128,7 @@ def reshard(data_dir: str | Path, shards: int, *, keep_old: bool = False, progre
         say(f"reading {old.shards} shards")
         before = _summary(old, [old.shard_dir(s) for s in range(old.shards)], snapshot=False)
         try:
-            router, batches = _write_generation(old, new, say)
+            written = _write_generation(old, new, say)
             say(f"opening {shards} new shards (full replay) to check and snapshot them")
             after = _summary(new, [new.shard_dir(s) for s in range(shards)], snapshot=True)
             _check_same(before, after)
@@ -135,14 +144,15 @@ def reshard(data_dir: str | Path, shards: int, *, keep_old: bool = False, progre
             _remove_generation(old)
     customers = sum(t.customers for t in after.totals)
     events = sum(t.events for t in after.totals)
-    return ReshardReport(str(root), old.shards, shards, new.generation, batches, router.routed_records,
-                         router.replicated_records, router.duplicate_replicas, router.tombstone_digests,
+    router = written.router
+    return ReshardReport(str(root), old.shards, shards, new.generation, written.batches, router.routed_records,
+                         router.replicated_records, router.duplicate_replicas, written.tombstone_digests,
                          customers, events, not keep_old, time.perf_counter() - started)
 
 
-def _write_generation(old: ClusterLayout, new: ClusterLayout, say: Progress) -> tuple[BatchRouter, int]:
+def _write_generation(old: ClusterLayout, new: ClusterLayout, say: Progress) -> _Written:
     """The new shard directories, their logs holding every old shard's committed batches."""
-    router = BatchRouter(new.shards)
+    router = BatchRouter(new.shards, old.shards)
     latest_wall_ms: int | None = None
     batches = 0
     with contextlib.ExitStack() as stack:
@@ -167,13 +177,15 @@ def _write_generation(old: ClusterLayout, new: ClusterLayout, say: Progress) -> 
                         _flush(writers[shard], buffers[shard])
             if batches % 100_000 == 0:
                 say(f"{batches} batches, {router.routed_records} records routed")
+        tombstones, tombstone_digests = router.tombstone_items()
         for writer, buffer in zip(writers, buffers, strict=True):
+            buffer.extend(tombstones)  # after every record: they only keep ids seen; and a new epoch
             if latest_wall_ms is not None:
                 buffer.append(commit_item(latest_wall_ms))  # a tick: the clock every old shard reached at most
             _flush(writer, buffer)
             writer.sync()
     say(f"{batches} batches: {router.routed_records} records routed, {router.replicated_records} replicated")
-    return router, batches
+    return _Written(router, batches, tombstone_digests)
 
 
 def _flush(writer: FileLog, buffer: list[LogItem]) -> None:

@@ -11,9 +11,13 @@
 * Routing (`BatchRouter.split`): events, profiles and erasures go to the new owner of the customer
   they name (actors/placement.py shard_of); declarations and saved-segment commands to every new
   shard, once (a body already sent, from another old shard, is not sent again: the shards hold the
-  same replicated records); tombstones (event-id digests of records compaction removed; they name no
-  customer) to every new shard, each digest once. Every part keeps the batch's commit mark, so a
-  batch stays all-or-nothing on each new shard.
+  same replicated records). Every part keeps the batch's commit mark, so a batch stays all-or-nothing
+  on each new shard.
+* Tombstones (event-id digests of records compaction removed; they name no customer) are gathered and
+  given to every new shard at the end of its log (`BatchRouter.tombstone_items`), each digest once, in
+  more tombstone batches than any old shard applied: the number of tombstone batches is a shard's
+  change-log epoch, so every change-log position read before the reshard is refused after it
+  (PositionExpiredError) instead of being resumed against renumbered entries.
 
 Items are kept exactly as the log holds them (no decoding into records, no re-validation: they were
 validated when first appended), with arrays as lists, which is what FileLog.append accepts.
@@ -29,11 +33,11 @@ import msgpack
 import numpy as np
 
 from actors.placement import shard_of
+from indexes.durable.control import tombstone_batch
 from indexes.durable.record_codec import (
     ABORT,
     COMMIT,
     DECLARATION,
-    DIGEST_BYTES,
     ERASURE,
     EVENT,
     PROFILE,
@@ -41,7 +45,10 @@ from indexes.durable.record_codec import (
     TOMBSTONE,
     CodecError,
     LogItem,
+    Tombstone,
     commit_wall_ms,
+    decode,
+    encode_control,
     kind_of,
 )
 from indexes.log import FileLog
@@ -104,16 +111,21 @@ def merged_batches(streams: list[Iterator[Batch]]) -> Iterator[Batch]:
 @dataclass
 class BatchRouter:
     shards: int  # the new shard count
+    sources: int  # the old shard count
     replicated_seen: set[bytes] = field(default_factory=set)  # packed declaration / segment items sent
-    digests_seen: set[bytes] = field(default_factory=set)  # tombstone digests sent
     routed_records: int = 0
     replicated_records: int = 0
     duplicate_replicas: int = 0  # replicated records dropped because another old shard's copy was sent
-    tombstone_digests: int = 0
+    tombstone_keys: list[np.ndarray] = field(default_factory=list)  # (n, 2) uint64 digests, repeats included
+    tombstone_batches: list[int] = field(init=False)  # per old shard: its tombstone batches (its epoch)
+
+    def __post_init__(self) -> None:
+        self.tombstone_batches = [0] * self.sources
 
     def split(self, batch: Batch) -> list[list[LogItem]]:
         """Per new shard, its records of `batch` in batch order (empty: none)."""
         parts: list[list[LogItem]] = [[] for _ in range(self.shards)]
+        tombstones = False
         for item in batch.items:
             kind = item[0]
             if kind in _ROUTED:
@@ -132,25 +144,27 @@ class BatchRouter:
                 for part in parts:
                     part.append(item)
             elif kind == TOMBSTONE:
-                fresh = self._fresh_digests(item[1], batch.source)
-                if fresh:
-                    for part in parts:
-                        part.append([TOMBSTONE, fresh])
+                mark = decode(item)  # CodecError for a blob that is not whole digests
+                assert type(mark) is Tombstone
+                self.tombstone_keys.append(mark.keys)
+                tombstones = True
             else:
                 raise CodecError(f"shard {batch.source}: unexpected log item of kind {kind} inside a batch")
+        self.tombstone_batches[batch.source] += tombstones
         return parts
 
-    def _fresh_digests(self, blob: bytes, source: int) -> bytes:
-        if len(blob) % DIGEST_BYTES:
-            raise CodecError(f"shard {source}: tombstone of {len(blob)} bytes is not a whole number of digests")
-        digests = np.frombuffer(blob, dtype=np.uint8).reshape(-1, DIGEST_BYTES)
-        fresh: list[bytes] = []
-        for digest in map(bytes, digests):
-            if digest not in self.digests_seen:
-                self.digests_seen.add(digest)
-                fresh.append(digest)
-        self.tombstone_digests += len(fresh)
-        return b"".join(fresh)
+    def tombstone_items(self) -> tuple[list[LogItem], int]:
+        """The tombstone batches every new shard ends with (items, commit marks included), and how
+        many distinct digests they carry: all digests in the first, then empty ones up to one batch
+        more than the most any old shard applied."""
+        if not self.tombstone_keys:
+            return [], 0
+        keys = np.unique(np.concatenate(self.tombstone_keys), axis=0)
+        empty = np.empty((0, 2), dtype=np.uint64)
+        items: list[LogItem] = []
+        for number in range(max(self.tombstone_batches) + 1):
+            items.extend(encode_control(mark) for mark in tombstone_batch(keys if number == 0 else empty))
+        return items, len(keys)
 
 
 def commit_item(wall_ms: int | None) -> LogItem:

@@ -33,6 +33,7 @@ from indexes.log.fsio import DirLock
 from indexes.records import validate_batch
 from indexes.rules import format_rule
 from indexes.schema import Schema
+from indexes.segments.errors import PositionExpiredError
 from tests import paths
 from tests.reference import ReferenceEvaluator
 from tests.strategies_records import as_of_ms, record_batches
@@ -140,6 +141,8 @@ def test_reshard_2_to_3_to_2_keeps_every_answer(shop: dict[str, Any]) -> None:
     expected = check_against_reference(before, shop)
     members = {segment_id: before.segment_members(segment_id) for segment_id in SEGMENT_RULES}
     assert all(members.values()) and not members["vip"] & set(shop["erased"])
+    epochs = [engine.segment_changes(limit=1).epoch for engine in before.engines]
+    assert epochs == [1, 0]  # shard 0 was compacted
     before.close()
 
     for shards, generation in ((3, 1), (2, 2)):
@@ -147,7 +150,7 @@ def test_reshard_2_to_3_to_2_keeps_every_answer(shop: dict[str, Any]) -> None:
         assert (report.old_shards, report.new_shards, report.generation) == (5 - shards, shards, generation)
         assert report.replicated_records == len(DECLARATIONS) + len(SEGMENT_RULES)  # one copy each, not two
         assert report.duplicate_replicas == (5 - shards - 1) * report.replicated_records
-        assert report.tombstone_digests > 0 or generation > 1  # shard 0's compaction (kept through 3 -> 2 too)
+        assert report.tombstone_digests > 0  # shard 0's compaction, kept through 3 -> 2 too
         layout = open_layout(root)
         assert (layout.shards, layout.generation) == (shards, generation)
         assert sorted(p.name for p in root.iterdir() if p.is_dir()) == [f"gen-{generation:04d}"]  # old ones removed
@@ -155,6 +158,12 @@ def test_reshard_2_to_3_to_2_keeps_every_answer(shop: dict[str, Any]) -> None:
         try:
             assert check_against_reference(after, shop) == expected
             assert {s: after.segment_members(s) for s in SEGMENT_RULES} == members
+            # A new change-log epoch on every shard: no position read before the reshard resumes.
+            new_epochs = [engine.segment_changes(limit=1).epoch for engine in after.engines]
+            assert min(new_epochs) > max(epochs)
+            with pytest.raises(PositionExpiredError):
+                after.engines[0].segment_changes(after_seq=0, epoch=max(epochs))
+            epochs = new_epochs
             for engine in after.engines:  # saved segments and declarations on every new shard
                 assert {v.id for v in engine.list_segments()} == set(SEGMENT_RULES)
                 assert "loyalty_tier" in engine.schema.properties
