@@ -130,7 +130,7 @@ async def start_server(backend: SegmentsBackend, host: str, port: int,
     await workspaces.open_existing()
     await health.start()  # NOT_SERVING until the backend has been asked, from the first request on
     await server.start()
-    log.info("serving on %s: %s, %s, workspaces %s", address, "TLS" if options.tls else "plain text",
+    log.info("serving on %s:%d: %s, %s, workspaces %s", host, bound, "TLS" if options.tls else "plain text",
              "tokens required" if tokens is not None else "no authentication", ", ".join(workspaces.names))
     return Running(server, bound, health, calls, workspaces)
 
