@@ -88,13 +88,17 @@ def _round_trip(rule: Any) -> None:
     assert rule_from_json(rule_to_json(rule), schema(), _segment_exists) == rule, "JSON round trip changed the rule"
 
 
-def rule_text(data: bytes) -> None:
+def rule_text_value(text: str) -> None:
     """The text form, as Preview/Count/CreateSegment read it (rule.text)."""
     try:
-        rule = parse_rule(_text(data), schema(), _segment_exists)
+        rule = parse_rule(text, schema(), _segment_exists)
     except RuleError:
         return
     _round_trip(rule)
+
+
+def rule_text(data: bytes) -> None:
+    rule_text_value(_text(data))
 
 
 def rule_json_value(value: Any) -> None:
@@ -225,10 +229,11 @@ def remove_scratch() -> None:
 
 
 def damage(original: bytes, data: bytes) -> bytes:
-    """`original` with the edits `data` spells: 3 bytes each (op, position high, position low)."""
+    """`original` with the edits `data` spells, 3 bytes each: op (low nibble mod 5: flip bit (high 3 bits),
+    truncate, set byte, append 2 bytes, delete byte), position high byte, position low byte."""
     buffer = bytearray(original)
     for at in range(0, min(len(data), 3 * 32) - 2, 3):
-        op, position = data[at] % 5, (data[at + 1] << 8 | data[at + 2])
+        op, position = (data[at] & 0x0F) % 5, (data[at + 1] << 8 | data[at + 2])
         if op == 0 and buffer:
             buffer[position % len(buffer)] ^= 1 << (data[at] >> 5)
         elif op == 1:

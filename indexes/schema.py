@@ -176,8 +176,11 @@ def _parse_type(spec: Any, path: str, allowed: tuple[str, ...]) -> ValueType:
         raw = spec.get("values")
         if not isinstance(raw, list) or not raw or len(raw) > MAX_ENUM_VALUES:
             raise SchemaError(f"{path}.values", f"must be a list of 1..{MAX_ENUM_VALUES} strings")
-        if not all(isinstance(v, str) and 0 < len(v.encode()) <= 1024 for v in raw):
+        # "surrogatepass" measures a lone surrogate instead of raising; the check below refuses it.
+        if not all(isinstance(v, str) and 0 < len(v.encode("utf-8", "surrogatepass")) <= 1024 for v in raw):
             raise SchemaError(f"{path}.values", "every value must be a non-empty string of at most 1024 bytes")
+        if not all(_encodable(v) for v in raw):
+            raise SchemaError(f"{path}.values", "not valid Unicode text (a lone surrogate such as \\ud800)")
         if len(set(raw)) != len(raw):
             raise SchemaError(f"{path}.values", "values must be distinct")
         values = tuple(raw)
@@ -280,3 +283,13 @@ class Schema:
             properties=dict(self.properties),
             events={name: dict(attrs) for name, attrs in self.events.items()},
         )
+
+
+def _encodable(text: str) -> bool:
+    """Valid UTF-8 once encoded (found by the fuzzer: a lone surrogate in an enum value passed the
+    declaration and then failed the log's encoding)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -1,0 +1,56 @@
+"""Fuzzing log decoding (issue 10): frames walked over any bytes, and FileLog opened on a damaged segment
+(bit flips, truncations, overwritten, appended and deleted bytes). The open either recovers a valid
+prefix - a torn tail cut and reported - and reads to its end, or refuses with LogCorruptError naming
+the file and the offset; never another exception, never a hang."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from benchmarks.fuzz_targets import damage, log_frames, log_open, remove_scratch, scratch, time_bound
+from indexes.log.segment_file import SEGMENT_HEADER_BYTES
+
+pytestmark = pytest.mark.timeout(120)
+PER_INPUT_S = 5.0
+FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def scratch_files() -> Iterator[None]:
+    scratch()
+    yield
+    remove_scratch()
+
+
+@FUZZ
+@given(st.binary(max_size=600))
+def test_frames_over_any_bytes(data: bytes) -> None:
+    with time_bound(PER_INPUT_S):
+        log_frames(data)
+
+
+@FUZZ
+@given(st.binary(min_size=3, max_size=30))
+def test_a_damaged_segment_opens_with_a_report_or_is_refused_with_its_place(script: bytes) -> None:
+    with time_bound(PER_INPUT_S):
+        log_open(script)
+
+
+@pytest.mark.parametrize("edit", ["flip every header byte", "truncate everywhere"])
+def test_every_position_of_a_small_segment(edit: str) -> None:
+    """Exhaustive over the header and the first frames: one bit flip, or a cut, at each offset."""
+    size = len(scratch().segment)
+    for position in range(min(size, SEGMENT_HEADER_BYTES + 120)):
+        op = 0 if edit.startswith("flip") else 1
+        log_open(bytes([op | (3 << 5), position >> 8, position & 0xFF]))
+
+
+def test_damage_scripts_do_what_they_say() -> None:
+    original = bytes(range(10))
+    assert damage(original, bytes([1, 0, 4])) == original[:4]  # truncate at 4
+    assert damage(original, bytes([0 | (2 << 5), 0, 1])) == bytes([0, 1 ^ 4, *range(2, 10)])  # flip bit 2 of byte 1
+    assert damage(original, bytes([3, 0xAA, 0xBB])) == original + b"\xaa\xbb"  # append two bytes
