@@ -14,6 +14,7 @@ With authentication off (a loopback server without tokens.json) every call is th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -33,6 +34,7 @@ from service.workspaces_registry import UnknownWorkspace, WorkspaceRegistry, Wor
 
 log = logging.getLogger("segments.auth")
 AUTHORIZATION_KEY = "authorization"
+TOKEN_RECHECK_S = 0.25  # how often a running stream asks whether its token was revoked
 BEARER = "Bearer "
 
 
@@ -97,26 +99,44 @@ def _refusal(template: grpc.RpcMethodHandler, refused: Refused) -> grpc.RpcMetho
     return grpc.unary_unary_rpc_method_handler(refuse)
 
 
-def _as_client(handler: grpc.RpcMethodHandler, actor: str) -> grpc.RpcMethodHandler:
+def _bound_to_token(handler: grpc.RpcMethodHandler, actor: str,
+                    still_valid: Callable[[], bool]) -> grpc.RpcMethodHandler:
     """The handler with AUTHENTICATED_CLIENT set to the token id while it runs (per-client stream
-    limits, service/stream_limits.py, count by token instead of by peer host)."""
+    limits, service/stream_limits.py, count by token instead of by peer host), and for streams a
+    token revoked while they run ends them: a Watch or IngestStream within TOKEN_RECHECK_S, an
+    Export at its next chunk."""
+    streaming = handler.request_streaming or handler.response_streaming
 
     def bind(behavior: Any) -> Any:
         if inspect.isasyncgenfunction(behavior):
             async def stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 reset = AUTHENTICATED_CLIENT.set(actor)
                 try:
-                    async for item in behavior(request, context):
-                        yield item
+                    async with contextlib.aclosing(behavior(request, context)) as items:
+                        async for item in items:
+                            if not still_valid():
+                                await context.abort(grpc.StatusCode.UNAUTHENTICATED,
+                                                    f"token {actor} was revoked during the call")
+                            yield item
                 finally:
                     AUTHENTICATED_CLIENT.reset(reset)
             return stream
 
         async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
             reset = AUTHENTICATED_CLIENT.set(actor)
+            call_task = asyncio.current_task()
+            assert call_task is not None
+            watchdog = asyncio.create_task(_revocation_watch(call_task, still_valid)) if streaming else None
             try:
                 return await behavior(request, context)
+            except asyncio.CancelledError:
+                if watchdog is None or not watchdog.done() or watchdog.cancelled():
+                    raise  # the client went away, or the server is stopping
+                call_task.uncancel()  # the watchdog's cancellation, turned into the status below
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"token {actor} was revoked during the call")
             finally:
+                if watchdog is not None:
+                    watchdog.cancel()
                 AUTHENTICATED_CLIENT.reset(reset)
         return call
 
@@ -127,6 +147,15 @@ def _as_client(handler: grpc.RpcMethodHandler, actor: str) -> grpc.RpcMethodHand
     behavior, make = next((b, m) for b, m in shape if b is not None)
     return make(bind(behavior), request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer)
+
+
+async def _revocation_watch(call_task: asyncio.Task[Any], still_valid: Callable[[], bool]) -> None:
+    """Cancels the call's task once its token is revoked; cancelled itself when the call ends."""
+    while True:  # bounded by the call: its `finally` cancels this task
+        await asyncio.sleep(TOKEN_RECHECK_S)
+        if not still_valid():
+            call_task.cancel()
+            return
 
 
 def _outcome(context: grpc.aio.ServicerContext, exc: BaseException | None) -> str:
@@ -189,8 +218,9 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):
         except WorkspaceUnavailable as exc:
             return _refusal(template, Refused(grpc.StatusCode.UNAVAILABLE, str(exc)))
         handler = services.handlers.by_method[method]
-        if principal is not ANONYMOUS:
-            handler = _as_client(handler, principal.actor)
+        if self._tokens is not None:
+            tokens, actor = self._tokens, principal.actor
+            handler = _bound_to_token(handler, actor, lambda: tokens.active(actor))
         return self._audited(handler, principal, method, rule) if rule.audited else handler
 
     def _audited(self, handler: grpc.RpcMethodHandler, principal: Principal, method: str,

@@ -27,6 +27,7 @@ class TokenTable:
         self._checked_at = float("-inf")
         self._signature: tuple[int, int, int] | None = None
         self._by_digest: dict[str, TokenRecord] = {}
+        self._by_id: dict[str, TokenRecord] = {}
         self._refresh(time.monotonic())
 
     def exists(self) -> bool:
@@ -41,6 +42,12 @@ class TokenTable:
         if digest not in self._by_digest:
             self._refresh(time.monotonic(), force=True)
         return self._by_digest.get(digest)
+
+    def active(self, token_id: str) -> bool:
+        """The token still exists and is not revoked (asked again and again by long streams)."""
+        self._refresh(time.monotonic())
+        record = self._by_id.get(token_id)
+        return record is not None and not record.revoked
 
     def _refresh(self, now_s: float, force: bool = False) -> None:
         if not force and now_s - self._checked_at < self._recheck_interval_s:
@@ -60,4 +67,5 @@ class TokenTable:
             log.error("token file unusable, refusing every token until it is fixed: %s", exc)
             records = []
         self._by_digest = {r.sha256: r for r in records}
+        self._by_id = {r.id: r for r in records}
         log.info("tokens loaded: %d (%d revoked)", len(records), sum(r.revoked for r in records))
