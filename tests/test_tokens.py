@@ -125,6 +125,14 @@ def test_serve_is_secure_by_default_off_loopback(tmp_path: Path) -> None:
         serve_security(_serve_args("127.0.0.1", tls_cert="c.pem"), tmp_path)
 
 
+def test_serve_refuses_an_open_remote_server_before_starting_anything(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    data_dir = tmp_path / "data"
+    assert cli_main(["serve", "--host", "0.0.0.0", "--port", "0", "--data-dir", str(data_dir)]) == 2
+    assert "--insecure serves it unprotected anyway" in capsys.readouterr().err
+    assert not data_dir.exists()  # refused before the data directory was touched
+
+
 # --- an in-process server with tokens and two workspaces ----------------------------------------------
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[InProcessServer, Path]]:
