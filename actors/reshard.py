@@ -127,6 +127,8 @@ def reshard(data_dir: str | Path, shards: int, *, keep_old: bool = False, progre
         shutil.rmtree(staging, ignore_errors=True)  # an earlier attempt that did not finish: start over
         say(f"reading {old.shards} shards")
         before = _summary(old, [old.shard_dir(s) for s in range(old.shards)], snapshot=False)
+        say(f"old shards hold {sum(t.customers for t in before.totals)} customers, "
+            f"{sum(t.events for t in before.totals)} events; writing {shards} new shards in {staging.name}")
         try:
             written = _write_generation(old, new, say)
             say(f"opening {shards} new shards (full replay) to check and snapshot them")

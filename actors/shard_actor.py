@@ -16,7 +16,9 @@ The router makes its calls on the shard's channel (actors/channel_server.py), a 
 thread pools with the same groups: a Ray call costs ~0.9 ms of CPU and ~0.8 ms of latency, the
 channel ~0.07 ms (actors/channel_protocol.py). Ray calls remain for the health probe (`state`: it
 tells whether this actor is alive, which the channel cannot while the actor restarts), `close`, and
-tests and operators that hold the actor handle.
+tests and operators that hold the actor handle. A shard on another node than the router (placement
+spread, docs/SCALING.md) does not listen on the socket: the router sends the same methods through
+`channel_call` in their groups (actors/remote_channel.py), after asking `location()`.
 """
 
 from __future__ import annotations
