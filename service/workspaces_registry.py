@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -26,6 +27,9 @@ from service.workspaces_services import WorkspaceServices, build_services
 log = logging.getLogger("segments.service")
 
 WorkspaceOpener = Callable[[Path], Awaitable[SegmentsBackend]]
+# A workspace that failed to open is not tried again for this long: each attempt may start actors and
+# wait for their recovery, and calls queue behind it.
+REOPEN_AFTER_FAILURE_S = 30.0
 
 
 class UnknownWorkspace(Exception):
@@ -45,6 +49,7 @@ class WorkspaceRegistry:
         self._open_named = open_named
         self._open: dict[str, WorkspaceServices] = {DEFAULT_WORKSPACE: default}
         self._opening: dict[str, asyncio.Lock] = {}
+        self._failed: dict[str, tuple[float, str]] = {}  # name -> (monotonic time, reason)
         self._closed = False
 
     @property
@@ -83,11 +88,17 @@ class WorkspaceRegistry:
                 raise WorkspaceUnavailable("the server is shutting down")
             if len(self._open) >= MAX_WORKSPACES:
                 raise WorkspaceUnavailable(f"{MAX_WORKSPACES} workspaces open already")
+            failed = self._failed.get(name)
+            if failed is not None and time.monotonic() - failed[0] < REOPEN_AFTER_FAILURE_S:
+                raise WorkspaceUnavailable(f"{failed[1]} (next attempt {REOPEN_AFTER_FAILURE_S:.0f} s after the last)")
             log.info("opening workspace %s", name)
             try:
                 backend = await self._open_named(workspace_dir(self._data_dir, name))
             except Exception as exc:  # noqa: BLE001 - any reason it cannot open goes to the caller
-                raise WorkspaceUnavailable(f"workspace {name} cannot be opened: {exc}") from exc
+                reason = f"workspace {name} cannot be opened: {exc}"
+                self._failed[name] = (time.monotonic(), reason)
+                raise WorkspaceUnavailable(reason) from exc
+            self._failed.pop(name, None)
             if self._closed:  # shutdown began while it opened
                 await backend.close()
                 raise WorkspaceUnavailable("the server is shutting down")

@@ -40,6 +40,7 @@ from tests.service_inprocess import InProcessServer
 pytestmark = pytest.mark.timeout(120)
 AS_OF = 1_800_000_000_000
 REVOCATION_DEADLINE_S = 1.0
+OPEN_ATTEMPTS: dict[str, int] = {}
 
 
 def order(event_id: str, customer: str) -> dict[str, Any]:
@@ -138,8 +139,12 @@ def test_serve_refuses_an_open_remote_server_before_starting_anything(tmp_path: 
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[InProcessServer, Path]]:
     root = tmp_path_factory.mktemp("secured")
     create_workspace(root, "shop-b", shards=1, tz=None)
+    create_workspace(root, "broken", shards=1, tz=None)
 
     async def open_workspace(directory: Path) -> SegmentsBackend:
+        if directory.name == "broken":
+            OPEN_ATTEMPTS["broken"] = OPEN_ATTEMPTS.get("broken", 0) + 1
+            raise OSError("disk on fire")
         return DurableBackend(directory)  # type: ignore[return-value]
 
     options = ServerOptions(data_dir=root, auth=True, open_workspace=open_workspace)
@@ -227,3 +232,43 @@ def test_a_token_of_a_removed_workspace_is_refused(secured: tuple[InProcessServe
     _, secret = create_token(root, "ghost", ("read",))  # the CLI checks the workspace; this file edit does not
     with _client(server, secret) as client:
         assert _code(client.stats) == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_every_call_shape_is_refused_before_its_request_is_read(secured: tuple[InProcessServer, Path]) -> None:
+    server, _ = secured
+    from proto.segments.v1 import (
+        ingest_pb2,
+        ingest_pb2_grpc,
+        insights_pb2,
+        insights_pb2_grpc,
+        segments_pb2,
+        segments_pb2_grpc,
+    )
+
+    with grpc.insecure_channel(server.target) as channel:
+        ingest = ingest_pb2_grpc.IngestServiceStub(channel)
+        calls = {
+            "Ingest": lambda: ingest.Ingest(ingest_pb2.IngestRequest(), timeout=10),
+            "IngestStream": lambda: ingest.IngestStream(iter([ingest_pb2.IngestRequest()]), timeout=10),
+            "Export": lambda: list(insights_pb2_grpc.InsightsServiceStub(channel).Export(
+                insights_pb2.ExportRequest(), timeout=10)),
+            "Watch": lambda: list(segments_pb2_grpc.SegmentServiceStub(channel).Watch(
+                segments_pb2.WatchRequest(), timeout=10)),
+        }
+        for name, call in calls.items():
+            with pytest.raises(grpc.RpcError) as raised:
+                call()
+            assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED, name
+
+
+def test_a_workspace_that_cannot_open_is_unavailable_and_not_retried_at_once(
+        secured: tuple[InProcessServer, Path]) -> None:
+    server, root = secured
+    attempts_at_start = OPEN_ATTEMPTS["broken"]  # the server tried once at start
+    _, secret = create_token(root, "broken", ("read",))
+    with _client(server, secret) as client:
+        for _ in range(3):
+            with pytest.raises(SegmentsError) as raised:
+                client.stats()
+            assert raised.value.code == grpc.StatusCode.UNAVAILABLE and "disk on fire" in raised.value.message
+    assert OPEN_ATTEMPTS["broken"] == attempts_at_start
