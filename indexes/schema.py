@@ -17,6 +17,11 @@ DEFAULT_SCALE = 2
 MAX_SCALE = 9
 MAX_ENUM_VALUES = 1024
 NAME_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
+# Declarations come from clients (SchemaService.Declare, declaration records): every declared name
+# costs an index and a column on every shard, so their number is bounded (docs/LIMITS.md).
+MAX_PROPERTIES = 1024
+MAX_EVENT_TYPES = 1024
+MAX_ATTRIBUTES_PER_EVENT = 256
 # Words of the text rule grammar; a declared name may not be one of them, so every name parses.
 RESERVED_WORDS = frozenset(
     {
@@ -245,6 +250,8 @@ class Schema:
             old = self.properties.get(name)
             if old is not None and not _compatible(old, new):
                 raise SchemaError(f"{path}.type", f"'{name}' is already declared as {old.to_json()}")
+            if old is None and len(self.properties) >= MAX_PROPERTIES:
+                raise SchemaError(f"{path}.property", f"{len(self.properties)} properties are declared; at most {MAX_PROPERTIES}")
             return [("property", name, new)]
         if "event" in body:
             unknown = set(body) - {"event", "attributes"}
@@ -255,7 +262,11 @@ class Schema:
             if not isinstance(attrs, dict):
                 raise SchemaError(f"{path}.attributes", "must be an object of name -> type")
             changes: list[tuple[str, str, ValueType]] = [("event", event, STRING)]
+            if event not in self.events and len(self.events) >= MAX_EVENT_TYPES:
+                raise SchemaError(f"{path}.event", f"{len(self.events)} event types are declared; at most {MAX_EVENT_TYPES}")
             existing = self.events.get(event, {})
+            if len(set(existing) | set(attrs)) > MAX_ATTRIBUTES_PER_EVENT:
+                raise SchemaError(f"{path}.attributes", f"more than {MAX_ATTRIBUTES_PER_EVENT} attributes for '{event}'")
             for attr_name, spec in attrs.items():
                 attr_path = f"{path}.attributes.{attr_name}"
                 _check_name(attr_name, attr_path)

@@ -17,6 +17,7 @@ import grpc
 import pytest
 
 from indexes.rules.model import MAX_DEPTH, MAX_NODES, MAX_RULE_LIST_VALUES
+from indexes.schema import MAX_ATTRIBUTES_PER_EVENT, MAX_EVENT_TYPES, MAX_PROPERTIES, Schema, SchemaError
 from indexes.values import MAX_STRING_BYTES
 from proto.segments.v1 import ingest_pb2, ingest_pb2_grpc
 from service.client import SegmentsClient
@@ -172,3 +173,27 @@ def test_clients_are_keyed_by_token_else_by_peer_host() -> None:
         assert streams.open_count("peer:ipv4:1.2.3.4") == 1
         raise RuntimeError("the stream failed")
     assert streams.open_count("peer:ipv4:1.2.3.4") == 0  # released on failure too
+
+
+def test_declarations_are_bounded(client: SegmentsClient) -> None:
+    too_many = {"event": "limits_event", "attributes": {f"a{i}": "string" for i in range(MAX_ATTRIBUTES_PER_EVENT + 1)}}
+    with pytest.raises(SegmentsError) as caught:
+        client.declare([too_many])
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.violations[0].field.endswith("attributes"), caught.value.violations
+    assert f"more than {MAX_ATTRIBUTES_PER_EVENT} attributes" in caught.value.violations[0].description
+    assert "limits_event" not in client.schema().event_types  # nothing declared
+
+
+def test_declared_name_counts_are_bounded_in_the_schema() -> None:
+    schema = Schema()
+    for i in range(MAX_PROPERTIES - len(schema.properties)):
+        schema.apply_declaration({"property": f"p{i}", "type": "string"})
+    with pytest.raises(SchemaError, match=f"at most {MAX_PROPERTIES}") as caught:
+        schema.apply_declaration({"property": "one_more", "type": "string"})
+    assert caught.value.field == "declare.property"
+    schema.apply_declaration({"property": "p0", "type": "string"})  # a re-declaration adds nothing: allowed
+    for i in range(MAX_EVENT_TYPES - len(schema.events)):
+        schema.apply_declaration({"event": f"e{i}"})
+    with pytest.raises(SchemaError, match=f"at most {MAX_EVENT_TYPES}"):
+        schema.apply_declaration({"event": "one_more"})
