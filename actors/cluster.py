@@ -64,7 +64,7 @@ from actors.ingest_coordinator import (
 from actors.layout import ClusterLayout, open_layout
 from actors.member_pages import ShardPage, check_page_size, merge_pages
 from actors.placement import RoutedBatch, route_batch, route_wire
-from actors.placement_nodes import ShardPlacement, actor_options
+from actors.placement_nodes import ShardPlacement, actor_options, check_room
 from actors.plan_cache import PlanCache
 from actors.prepared import MAX_PREPARED_BATCHES_PER_SHARD, PREPARED_BATCH_TTL_MS
 from actors.ray_runtime import ensure_ray, shutdown_if_started
@@ -158,7 +158,9 @@ class Cluster(ClusterSegments, ClusterInsights):
                        "prepared_batch_ttl_ms": prepared_batch_ttl_ms, "count_cache_entries": count_cache_entries}
             # Shards on the router's node are called over Unix sockets, others through Ray (actors/shard_client.py).
             router_node_id = ray.get_runtime_context().get_node_id()
-            where = actor_options(placement or ShardPlacement(), router_node_id)
+            placement = placement or ShardPlacement()
+            check_room(placement, layout.shards, ray.cluster_resources())
+            where = actor_options(placement, router_node_id)
             for shard in range(layout.shards):
                 actors.append(ShardActor.options(**where).remote(  # type: ignore[attr-defined]
                     shard, str(root), layout.shard_path(shard), options, channels.socket_path(shard), router_node_id))

@@ -49,6 +49,19 @@ class ShardPlacement:
                 )
 
 
+def check_room(placement: ShardPlacement, shards: int, cluster_resources: dict[str, float]) -> None:
+    """PlacementError when the Ray cluster cannot hold `shards` actors taking one unit of the shard
+    resource each (they would wait for a node forever). `cluster_resources`: ray.cluster_resources()."""
+    if placement.shard_resource is None:
+        return
+    units = cluster_resources.get(placement.shard_resource, 0)
+    if units < shards:
+        raise PlacementError(
+            f"--shard-resource {placement.shard_resource}: the Ray cluster's nodes advertise {units:g} units "
+            f"for {shards} shards (start nodes with `ray start --resources '{{\"{placement.shard_resource}\": N}}'`)"
+        )
+
+
 def actor_options(placement: ShardPlacement, router_node_id: str) -> dict[str, Any]:
     """Ray `.options(...)` of a shard actor under `placement`."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # Ray only where actors start

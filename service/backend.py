@@ -28,12 +28,13 @@ async def open_backend(data_dir: Path, *, shards: int | None, tz: str | None, co
     from actors.catalog_sync import CatalogMismatchError
     from actors.cluster import Cluster
     from actors.layout import ClusterLayoutError
+    from actors.placement_nodes import PlacementError
 
     try:
         return await Cluster.start(data_dir, shards=shards, tz=tz, count_cache_entries=count_cache_entries,
                                    ray_address=ray_address,  # None: a local Ray runtime of its own
                                    placement=placement)  # None: every shard on this node (actors/placement_nodes.py)
-    except (ClusterLayoutError, WorkspaceError, TimeZoneError) as exc:
+    except (ClusterLayoutError, WorkspaceError, TimeZoneError, PlacementError) as exc:
         raise BackendOpenError(str(exc)) from exc
     except LogLockedError as exc:
         raise BackendOpenError(f"{exc} (another segments process is serving it)") from exc

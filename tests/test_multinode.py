@@ -13,12 +13,17 @@ acknowledged in the end; a batch whose commit failed on a lost shard may already
 others, and its retry must store each record exactly once. Answers are compared with the embedded
 engine fed every batch once.
 
-The nodes detect a dead peer quickly here (GCS health checks every 300 ms, 3 misses): Ray's defaults
-(3 s x 5) would make the test wait ~15 s for the removal to be noticed."""
+The nodes detect a dead peer quickly here (GCS health checks every 500 ms, 5 misses): Ray's defaults
+(3 s x 5) would make the test wait ~15 s for the removal to be noticed.
+
+Also here, without Ray: the placement options and their refusals, and a data directory's flock taken
+over at once when its holder was killed (what a restarted shard relies on)."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
@@ -30,9 +35,19 @@ from ray.cluster_utils import Cluster as RayTestCluster
 
 from actors.api import OverloadedError, RecordStatus, ShardUnavailableError
 from actors.cluster import Cluster
-from actors.placement_nodes import DEFAULT_SHARD_RESOURCE, SPREAD, ShardPlacement
+from actors.placement_nodes import (
+    DEFAULT_SHARD_RESOURCE,
+    LOCAL,
+    SPREAD,
+    PlacementError,
+    ShardPlacement,
+    actor_options,
+    check_room,
+)
 from actors.shard_client import RAY_CALLS, UNIX_SOCKET
 from indexes.engine import Engine
+from indexes.log import LogLockedError
+from indexes.log.fsio import DirLock
 
 T = TypeVar("T")
 Run = Callable[[Coroutine[Any, Any, T]], T]
@@ -46,8 +61,9 @@ BATCHES = 90
 PRODUCERS = 2
 REMOVE_AFTER_BATCHES = 25
 RETRY_DEADLINE_S = 90
-HEALTH_CHECKS = {"health_check_initial_delay_ms": 0, "health_check_period_ms": 300,
-                 "health_check_timeout_ms": 300, "health_check_failure_threshold": 3}
+HEALTH_CHECKS = {"health_check_initial_delay_ms": 0, "health_check_period_ms": 500,
+                 "health_check_timeout_ms": 500, "health_check_failure_threshold": 5}
+NODE_ID = "ab" * 28  # a well-formed Ray node id (56 hex digits)
 RULES = [
     "count(page_viewed) >= 20",
     "sum(order_created.amount) >= 50 and count(order_created) >= 5",
@@ -173,3 +189,45 @@ def test_spread_shards_survive_losing_a_node_under_load(ray_nodes: RayTestCluste
         assert again.accepted == 0 and again.duplicates == len(range(0, BATCHES, 9)) * CUSTOMERS
     finally:
         run(cluster.close())
+
+
+def test_placement_options_and_refusals() -> None:
+    local = actor_options(ShardPlacement(), NODE_ID)["scheduling_strategy"]
+    assert (local.node_id, local.soft) == (NODE_ID, False)
+    assert actor_options(ShardPlacement(SPREAD), NODE_ID) == {"scheduling_strategy": "SPREAD"}
+    assert actor_options(ShardPlacement(SPREAD, "segments_shard"), NODE_ID) == {
+        "scheduling_strategy": "SPREAD", "resources": {"segments_shard": 1}}
+    with pytest.raises(PlacementError, match="--placement must be one of local, spread"):
+        ShardPlacement("everywhere")
+    with pytest.raises(PlacementError, match="--shard-resource applies to --placement spread only"):
+        ShardPlacement(LOCAL, "segments_shard")
+    with pytest.raises(PlacementError, match="--shard-resource must be a letter"):
+        ShardPlacement(SPREAD, "no spaces")
+    with pytest.raises(PlacementError, match="advertise 3 units for 4 shards"):
+        check_room(ShardPlacement(SPREAD, "segments_shard"), 4, {"segments_shard": 3.0, "CPU": 8.0})
+    check_room(ShardPlacement(SPREAD, "segments_shard"), 4, {"segments_shard": 4.0})
+
+
+def test_start_refuses_a_resource_the_cluster_lacks(ray_nodes: RayTestCluster, run: Run, tmp_path: Path) -> None:
+    with pytest.raises(PlacementError, match="--shard-resource gpu_shard: the Ray cluster's nodes advertise 0 units"):
+        run(Cluster.start(tmp_path, shards=2, placement=ShardPlacement(SPREAD, "gpu_shard")))
+    with DirLock(tmp_path):  # released: nothing of the failed start is left holding the directory
+        pass
+
+
+def test_a_killed_holders_lock_is_taken_over_at_once(tmp_path: Path) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from indexes.log.fsio import DirLock; "
+         f"DirLock(Path({str(tmp_path)!r})).acquire(); print('held', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(LogLockedError):
+            DirLock(tmp_path).acquire()
+        holder.kill()  # SIGKILL: no cleanup runs; the kernel drops the flock with the process
+        holder.wait(timeout=10)
+        with DirLock(tmp_path):
+            pass
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
