@@ -8,6 +8,7 @@
 | ShardFullError, LogFailedError | FAILED_PRECONDITION | |
 | SegmentNotFoundError | NOT_FOUND | |
 | SegmentConflictError | ALREADY_EXISTS | |
+| SegmentLimitError (a workspace holds the most live segments it may) | RESOURCE_EXHAUSTED | |
 | SegmentInUseError | FAILED_PRECONDITION | PreconditionFailure: one violation per user (type "campaign" or "segment") |
 | SegmentError (any other) | INVALID_ARGUMENT | BadRequest (the request field: handlers_segments.py names it) |
 | PositionExpiredError | OUT_OF_RANGE | |
@@ -41,6 +42,7 @@ from indexes.segments.errors import (
     SegmentConflictError,
     SegmentError,
     SegmentInUseError,
+    SegmentLimitError,
     SegmentNotFoundError,
 )
 from indexes.shard.dense_ids import ShardFullError
@@ -155,6 +157,8 @@ def _segment_status(exc: SegmentError | PositionExpiredError) -> grpc.Status:
         return _status(code_pb2.NOT_FOUND, str(exc))
     if isinstance(exc, SegmentConflictError):
         return _status(code_pb2.ALREADY_EXISTS, str(exc))
+    if isinstance(exc, SegmentLimitError):
+        return _status(code_pb2.RESOURCE_EXHAUSTED, str(exc))
     return bad_request(InvalidArgument([(exc.field or "request", exc.reason)]))
 
 

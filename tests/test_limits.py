@@ -16,13 +16,17 @@ from typing import Any
 import grpc
 import pytest
 
+from indexes.engine import Engine
 from indexes.rules.model import MAX_DEPTH, MAX_NODES, MAX_RULE_LIST_VALUES
 from indexes.schema import MAX_ATTRIBUTES_PER_EVENT, MAX_EVENT_TYPES, MAX_PROPERTIES, Schema, SchemaError
+from indexes.segments import commands as segment_commands
+from indexes.segments.errors import SegmentLimitError
 from indexes.values import MAX_STRING_BYTES
 from proto.segments.v1 import ingest_pb2, ingest_pb2_grpc
 from service.client import SegmentsClient
 from service.client_types import SegmentsError
 from service.convert_records import record_to_pb
+from service.errors import status_of
 from service.limits import MAX_BATCH_RECORDS, MAX_FIELD_BYTES, MAX_RULE_BYTES, MAX_STREAMS_PER_CLIENT, clip
 from service.stream_limits import AUTHENTICATED_CLIENT, CLIENT_STREAMS, ClientStreams, client_key, peer_host
 from tests.service_backend import DurableBackend
@@ -197,3 +201,16 @@ def test_declared_name_counts_are_bounded_in_the_schema() -> None:
         schema.apply_declaration({"event": f"e{i}"})
     with pytest.raises(SchemaError, match=f"at most {MAX_EVENT_TYPES}"):
         schema.apply_declaration({"event": "one_more"})
+
+
+def test_live_segments_per_workspace_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(segment_commands, "MAX_LIVE_SEGMENTS", 3)  # 10,000 creates would take a minute
+    engine = Engine(tz="UTC")
+    for i in range(3):
+        engine.create_segment(f"S{i}", f"order_count >= {i}", now_ms=AS_OF)
+    with pytest.raises(SegmentLimitError, match="at most 3"):
+        engine.create_segment("S3", "order_count >= 3", now_ms=AS_OF)
+    assert status_of(SegmentLimitError("", "full")).code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    engine.delete_segment("seg_1", now_ms=AS_OF)  # deleting one makes room
+    # The refused create used up no generated id: it changed nothing.
+    assert engine.create_segment("S3", "order_count >= 3", now_ms=AS_OF).id == "seg_4"

@@ -44,6 +44,7 @@ from indexes.segments.errors import (
     SegmentConflictError,
     SegmentError,
     SegmentInUseError,
+    SegmentLimitError,
     SegmentNotFoundError,
 )
 from indexes.segments.export_schedules import EXPORT_OPS, resolve_export_command
@@ -54,6 +55,7 @@ NAME_MAX_CHARS = 200
 DESCRIPTION_MAX_CHARS = 4000
 TAG_MAX_CHARS = 64
 MAX_TAGS = 50
+MAX_LIVE_SEGMENTS = 10_000  # per workspace; a create beyond it is SegmentLimitError (RESOURCE_EXHAUSTED)
 CAMPAIGN_MAX_CHARS = 128
 CONTENT_FIELDS = ("name", "description", "rule", "tags", "active")
 _FIELDS = {
@@ -133,6 +135,9 @@ def _create(command: dict, catalog: Catalog, schema: Schema) -> dict:
     for key in ("name", "rule"):
         if key not in command:
             raise SegmentError(key, "required")
+    live = sum(1 for existing in catalog.segments if catalog.live(existing) is not None)
+    if live >= MAX_LIVE_SEGMENTS:
+        raise SegmentLimitError("", f"{live} live segments; at most {MAX_LIVE_SEGMENTS}: delete one first")
     blank = SegmentContent(name="", description="", rule="", tags=(), active=True)
     changes = {key: command[key] for key in CONTENT_FIELDS if key in command}
     content = _content(changes, blank, segment_id, catalog, schema)

@@ -50,3 +50,8 @@ class PositionExpiredError(ValueError):
     """A change-log position the log cannot continue from without a gap: older than what retention
     kept, or from another epoch (the log was compacted since). The reader must resynchronise (read
     the members, then follow the log from its current end)."""
+
+
+class SegmentLimitError(SegmentError):
+    """A workspace already holds the most live segments it may (RESOURCE_EXHAUSTED): each live segment
+    is maintained on every ingest batch, so their number is bounded (docs/LIMITS.md)."""
