@@ -208,6 +208,14 @@ def test_placement_options_and_refusals() -> None:
     check_room(ShardPlacement(SPREAD, "segments_shard"), 4, {"segments_shard": 4.0})
 
 
+def test_serve_refuses_a_bad_placement_before_starting_anything(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from service.cli import main
+
+    assert main(["serve", "--data-dir", str(tmp_path / "d"), "--port", "0", "--shard-resource", "segments_shard"]) == 2
+    assert "--shard-resource applies to --placement spread only" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
+
+
 def test_start_refuses_a_resource_the_cluster_lacks(ray_nodes: RayTestCluster, run: Run, tmp_path: Path) -> None:
     with pytest.raises(PlacementError, match="--shard-resource gpu_shard: the Ray cluster's nodes advertise 0 units"):
         run(Cluster.start(tmp_path, shards=2, placement=ShardPlacement(SPREAD, "gpu_shard")))
