@@ -254,6 +254,8 @@ class InsightsServicer(insights_pb2_grpc.InsightsServiceServicer):
         segment_id, rule = _target(request.target, f"{field}target")
         columns = _columns(request.columns, f"{field}columns")
         mandatory = [str(m) for m in request.mandatory]
+        if len(mandatory) > len(columns):  # each names a column once at most: bounded by the columns
+            raise InvalidArgument([(f"{field}mandatory", f"{len(mandatory)} entries for {len(columns)} columns")])
         bad = [(f"{field}mandatory[{i}]", "must be one of the columns") for i, m in enumerate(mandatory)
                if m not in columns]
         if bad:

@@ -48,6 +48,7 @@ from service.limits import (
     DEFAULT_SEGMENTS_PAGE_SIZE,
     MAX_CHANGES_PAGE_SIZE,
     MAX_HEARTBEAT_MS,
+    MAX_SEGMENT_IDS_PER_REQUEST,
     MAX_SEGMENT_REPLY_BYTES,
     MAX_SEGMENTS_PAGE_SIZE,
     MAX_WATCH_STREAMS,
@@ -277,7 +278,7 @@ class SegmentServicer(segments_pb2_grpc.SegmentServiceServicer):
     @rpc
     async def SegmentChanges(self, request: segments_pb2.SegmentChangesRequest,
                              context: grpc.aio.ServicerContext) -> segments_pb2.SegmentChangesResponse:
-        ids = list(request.segment_ids) or None
+        ids = _segment_ids(request.segment_ids)
         customer = request.customer_id or None
         from_ms = request.from_ms if request.HasField("from_ms") else None
         to_ms = request.to_ms if request.HasField("to_ms") else None
@@ -299,7 +300,7 @@ class SegmentServicer(segments_pb2_grpc.SegmentServiceServicer):
 
     async def Watch(self, request: segments_pb2.WatchRequest, context: grpc.aio.ServicerContext) -> None:
         try:
-            ids = list(request.segment_ids) or None
+            ids = _segment_ids(request.segment_ids)
             start = _position(request.position_token, "position_token")
             heartbeat_ms = request.heartbeat_interval_ms or DEFAULT_HEARTBEAT_MS
             if not MIN_HEARTBEAT_MS <= heartbeat_ms <= MAX_HEARTBEAT_MS:
@@ -325,6 +326,13 @@ class SegmentServicer(segments_pb2_grpc.SegmentServiceServicer):
                 exc = InvalidArgument([("position_token", str(exc))])
             status = status_of(exc)
             await context.abort(status.code, status.details, status.trailing_metadata)
+
+
+def _segment_ids(requested: Any) -> list[str] | None:
+    """The segment ids a change-log read or Watch filters on (none: every segment)."""
+    if len(requested) > MAX_SEGMENT_IDS_PER_REQUEST:
+        raise InvalidArgument([("segment_ids", f"{len(requested)} ids; at most {MAX_SEGMENT_IDS_PER_REQUEST}")])
+    return list(requested) or None
 
 
 def _position_values(values: list[Any]) -> ChangePosition:

@@ -53,6 +53,7 @@ MAX_SEGMENT_REPLY_BYTES = 3 * MIB
 DEFAULT_CHANGES_PAGE_SIZE = 1_000
 MAX_CHANGES_PAGE_SIZE = 5_000  # change-log entries per SegmentChanges reply (bounded below)
 WATCH_BATCH_CHANGES = 1_000  # entries per Watch message at most
+MAX_SEGMENT_IDS_PER_REQUEST = 1_000  # segment_ids a SegmentChanges / Watch request may filter on
 DEFAULT_DRY_RUN_SAMPLES = 10
 DEFAULT_HEARTBEAT_MS = 5_000
 MIN_HEARTBEAT_MS, MAX_HEARTBEAT_MS = 100, 60_000

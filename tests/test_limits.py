@@ -22,12 +22,26 @@ from indexes.schema import MAX_ATTRIBUTES_PER_EVENT, MAX_EVENT_TYPES, MAX_PROPER
 from indexes.segments import commands as segment_commands
 from indexes.segments.errors import SegmentLimitError
 from indexes.values import MAX_STRING_BYTES
-from proto.segments.v1 import ingest_pb2, ingest_pb2_grpc
-from service.client import SegmentsClient
+from proto.segments.v1 import (
+    ingest_pb2,
+    ingest_pb2_grpc,
+    insights_pb2,
+    insights_pb2_grpc,
+    segments_pb2,
+    segments_pb2_grpc,
+)
+from service.client import SegmentsClient, rule_pb
 from service.client_types import SegmentsError
 from service.convert_records import record_to_pb
 from service.errors import status_of
-from service.limits import MAX_BATCH_RECORDS, MAX_FIELD_BYTES, MAX_RULE_BYTES, MAX_STREAMS_PER_CLIENT, clip
+from service.limits import (
+    MAX_BATCH_RECORDS,
+    MAX_FIELD_BYTES,
+    MAX_RULE_BYTES,
+    MAX_SEGMENT_IDS_PER_REQUEST,
+    MAX_STREAMS_PER_CLIENT,
+    clip,
+)
 from service.stream_limits import AUTHENTICATED_CLIENT, CLIENT_STREAMS, ClientStreams, client_key, peer_host
 from tests.service_backend import DurableBackend
 from tests.service_inprocess import InProcessServer
@@ -214,3 +228,27 @@ def test_live_segments_per_workspace_are_bounded(monkeypatch: pytest.MonkeyPatch
     engine.delete_segment("seg_1", now_ms=AS_OF)  # deleting one makes room
     # The refused create used up no generated id: it changed nothing.
     assert engine.create_segment("S3", "order_count >= 3", now_ms=AS_OF).id == "seg_4"
+
+
+def test_request_lists_are_bounded(server: InProcessServer) -> None:
+    too_many_ids = ["seg_1"] * (MAX_SEGMENT_IDS_PER_REQUEST + 1)
+    calls = [
+        (lambda channel: segments_pb2_grpc.SegmentServiceStub(channel).SegmentChanges(
+            segments_pb2.SegmentChangesRequest(segment_ids=too_many_ids), timeout=10), "segment_ids"),
+        (lambda channel: list(segments_pb2_grpc.SegmentServiceStub(channel).Watch(
+            segments_pb2.WatchRequest(segment_ids=too_many_ids), timeout=10)), "segment_ids"),
+        (lambda channel: list(insights_pb2_grpc.InsightsServiceStub(channel).Export(insights_pb2.ExportRequest(
+            target=insights_pb2.Target(rule=rule_pb('country = "TR"')), columns=["customer_id"],
+            mandatory=["customer_id"] * 2), timeout=10)), "mandatory"),
+        (lambda channel: list(insights_pb2_grpc.InsightsServiceStub(channel).Export(insights_pb2.ExportRequest(
+            target=insights_pb2.Target(rule=rule_pb('country = "TR"')), columns=["customer_id"] * 65), timeout=10)),
+         "columns"),
+    ]
+    with grpc.insecure_channel(server.target) as channel:
+        for call, field in calls:
+            with pytest.raises(grpc.RpcError) as caught:
+                call(channel)
+            error = SegmentsError.from_rpc_error(caught.value)
+            assert error.code == grpc.StatusCode.INVALID_ARGUMENT, error
+            assert error.violations[0].field == field, error.violations
+    _wait_for(lambda: CLIENT_STREAMS.open_count(LOCAL_CLIENT) == 0)  # the refused streams were released
