@@ -1,6 +1,6 @@
 """Exit 0 when a segments server answers SERVING, 1 otherwise: a container HEALTHCHECK and a probe command.
 
-    python -m service.healthcheck [HOST:PORT] [--service NAME] [--timeout-ms N]
+    python -m service.healthcheck [HOST:PORT] [--service NAME] [--timeout-ms N] [--alive]
                                   [--tls-ca FILE [--tls-server-name NAME] [--tls-cert FILE --tls-key FILE]]
 
 Asks the standard grpc.health.v1 service (service/health.py), open to any caller even when the server
@@ -9,6 +9,9 @@ give the CA (or $SEGMENTS_HEALTH_TLS_CA), the name in its certificate when it is
 (a probe inside the pod dials 127.0.0.1), and for mutual TLS a client certificate and key. One line on stdout says what it saw (SERVING, NOT_SERVING,
 or the gRPC error), so `docker inspect` shows why a container is unhealthy. Needs only grpcio and
 grpcio-health-checking: no Ray, no engine, so it starts in well under a second.
+
+`--alive` (a liveness probe) exits 0 on any answer, NOT_SERVING included: a server whose shard is
+replaying its log after a crash is alive and must not be restarted, which would only restart the replay.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ MAX_TIMEOUT_MS = 60_000
 EXIT_SERVING = 0
 EXIT_UNHEALTHY = 1
 EXIT_USAGE = 2
+ANSWERS = frozenset(health_pb2.HealthCheckResponse.ServingStatus.keys())  # anything else is a gRPC error
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tls-server-name", metavar="NAME", help="name the server's certificate carries")
     parser.add_argument("--tls-cert", metavar="FILE", help="client certificate (mutual TLS)")
     parser.add_argument("--tls-key", metavar="FILE", help="client key of --tls-cert")
+    parser.add_argument("--alive", action="store_true",
+                        help="exit 0 on any health answer (NOT_SERVING included): a liveness probe")
     args = parser.parse_args(argv)
     if not 1 <= args.timeout_ms <= MAX_TIMEOUT_MS:
         print(f"--timeout-ms must be 1..{MAX_TIMEOUT_MS} (got {args.timeout_ms})", file=sys.stderr)
@@ -93,7 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
     serving, seen = check(args.target, args.service, args.timeout_ms, tls)
     print(f"{args.target}: {seen}", flush=True)
-    return EXIT_SERVING if serving else EXIT_UNHEALTHY
+    answered = seen in ANSWERS
+    return EXIT_SERVING if serving or (args.alive and answered) else EXIT_UNHEALTHY
 
 
 if __name__ == "__main__":
