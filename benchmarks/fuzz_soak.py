@@ -35,44 +35,23 @@ import msgpack
 import psutil
 
 from benchmarks import fuzz_targets
-from benchmarks.fuzz_targets import TARGETS, HangError, time_bound
+from benchmarks.fuzz_targets import RULE_TEXTS, TARGETS, HangError, seed_records, time_bound
 
 QUICK_INPUTS = 20_000
 RSS_SAMPLE_EVERY = 500
 WARMUP_INPUTS = 2_000
 MAX_MUTATED_BYTES = 8 * 1024
 # Relative cost: the file-system targets write and read files for every input.
-WEIGHTS = {"rule_text": 4, "rule_json": 4, "record_json": 3, "record_msgpack": 3, "wire_records": 3,
-           "log_frames": 3, "log_open": 1, "snapshot_files": 1, "snapshot_manifest": 1}
+WEIGHTS = {"rule_text": 3, "rule_json": 3, "rule_tokens": 3, "rule_json_shaped": 3, "record_shaped": 3,
+           "record_json": 2, "record_msgpack": 2, "wire_records": 3, "log_frames": 3, "log_open": 1,
+           "snapshot_files": 1, "snapshot_manifest": 1}
 assert set(WEIGHTS) == set(TARGETS)
 
-RULE_TEXTS = [
-    'country = "TR" and count(order_created, last 30 days) >= 2',
-    'not (tags has_any ("vip", "newsletter") or email ends_with "@x.com")',
-    'sum(order_created.amount where currency = "EUR", since 2026-01-01) between 10.5 and 99',
-    'first(product_viewed where category in ("shoes", "bags")) within_last 7 days',
-    'last(order_created) more_than_ago 90 days and in_segment("vip")',
-    'any(total_order_value > 1000, all(language = "tr", city starts_with "Ist"))',
-    'count(product_viewed where price >= 5.5, between 2026-10-01 and 2026-10-31) = 0',
-    'marketing_consent in ("granted") and not phone exists  # a comment',
-]
 KEYWORDS = [b"(", b")", b"not ", b" and ", b" or ", b"all(", b"any(", b"count(", b"sum(", b", last ", b" days",
             b"between ", b"\"", b"\\u", b"\\ud800", b"9999999999999999999999", b"-0.000001", b"2026-02-30",
             b"{", b"}", b"[", b"]", b'{"not":', b'"all":[', b"null", b"1e999", b"\x00", b"\xff", b"in (",
             b"where ", b"in_segment(", b"exists", b"#", b"\n"]
 INTERESTING = [0, 1, 0x7F, 0x80, 0xFF, ord('"'), ord("\\"), ord("("), ord("{"), ord("["), ord("9"), ord("-")]
-
-
-def _records() -> list[dict]:
-    return [
-        {"event_id": "e1", "customer_id": "c1", "type": "order_created", "ts": 1_793_000_000_000,
-         "attrs": {"amount": "12.50", "currency": "EUR", "product_ids": ["p1", "p2"]}},
-        {"event_id": "e2", "customer_id": "c2", "type": "product_viewed", "ts": "2026-10-26T10:00:00+03:00",
-         "attrs": {"category": "shoes", "price": 5.5}},
-        {"customer_id": "c1", "ts": 1_793_000_000_000,
-         "properties": {"email": "A@X.com", "tags": ["vip"], "country": "TR", "total_order_value": None}},
-        {"forget_customer": "c3", "ts": 1_793_000_000_001},
-    ]
 
 
 def seeds(target: str) -> list[bytes]:
@@ -87,11 +66,11 @@ def seeds(target: str) -> list[bytes]:
     if target == "rule_json":
         return [json.dumps(rule_to_json(parse_unvalidated(text))).encode() for text in RULE_TEXTS]
     if target == "record_json":
-        return [json.dumps(r).encode() for r in _records()]
+        return [json.dumps(r).encode() for r in seed_records()]
     if target == "record_msgpack":
-        return [msgpack.packb(r) for r in _records()]
+        return [msgpack.packb(r) for r in seed_records()]
     if target == "wire_records":
-        return [ingest_pb2.IngestRequest(records=records_to_pb(_records())).SerializeToString()]
+        return [ingest_pb2.IngestRequest(records=records_to_pb(seed_records())).SerializeToString()]
     return [bytes(range(0, 256, 7)), b"\x00\x00\x10" * 8, b"\x01\x00\x40\x03\xff\xff", b""]
 
 

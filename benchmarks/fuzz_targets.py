@@ -17,7 +17,7 @@ import json
 import shutil
 import signal
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -121,6 +121,122 @@ def rule_json(data: bytes) -> None:
     rule_json_value(value)
 
 
+RULE_TEXTS = [
+    'country = "TR" and count(order_created, last 30 days) >= 2',
+    'not (tags has_any ("vip", "newsletter") or email ends_with "@x.com")',
+    'sum(order_created.amount where currency = "EUR", since 2026-01-01) between 10.5 and 99',
+    'first(product_viewed where category in ("shoes", "bags")) within_last 7 days',
+    'last(order_created) more_than_ago 90 days and in_segment("vip")',
+    'any(total_order_value > 1000, all(language = "tr", city starts_with "Ist"))',
+    'count(product_viewed where price >= 5.5, between 2026-10-01 and 2026-10-31) = 0',
+    'marketing_consent in ("granted") and not phone exists  # a comment',
+]
+def seed_records() -> list[dict]:
+    """Valid records of every kind: the seeds of the record targets."""
+    return [
+        {"event_id": "e1", "customer_id": "c1", "type": "order_created", "ts": 1_793_000_000_000,
+         "attrs": {"amount": "12.50", "currency": "EUR", "product_ids": ["p1", "p2"]}},
+        {"event_id": "e2", "customer_id": "c2", "type": "product_viewed", "ts": "2026-10-26T10:00:00+03:00",
+         "attrs": {"category": "shoes", "price": 5.5}},
+        {"customer_id": "c1", "ts": 1_793_000_000_000,
+         "properties": {"email": "A@X.com", "tags": ["vip"], "country": "TR", "total_order_value": None}},
+        {"forget_customer": "c3", "ts": 1_793_000_000_001},
+    ]
+
+
+class Choices:
+    """Bytes read as a stream of choices (0 once exhausted), so a mutated input stays well-shaped:
+    the structure-aware targets below build rules and records from it."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data[:MAX_INPUT_BYTES]
+        self._at = 0
+
+    def byte(self) -> int:
+        if self._at >= len(self._data):
+            return 0
+        self._at += 1
+        return self._data[self._at - 1]
+
+    def pick(self, options: Sequence[Any]) -> Any:
+        return options[self.byte() % len(options)]
+
+    def left(self) -> bool:
+        return self._at < len(self._data)
+
+
+RULE_TOKENS = ["(", ")", ",", "not", "and", "or", "all", "any", "count", "sum", "first", "last", "in_segment",
+               "where", "since", "between", "days", "hours", "all_time", "=", "!=", ">=", "<", "in", "has_any",
+               "contains", "within_last", "more_than_ago", "exists", "not_exists", "before", "after", "true", "false",
+               "country", "tags", "email", "total_order_value", "order_created", "product_viewed", "amount",
+               "category", ".", '"TR"', '"vip"', '"\\ud800"', '"\\u00e7"', "1", "0", "-5", "10.25",
+               "99999999999999999999", "2026-01-31", "2026-02-30", "#c\n", "\n", "\t"]
+
+
+def rule_tokens(data: bytes) -> None:
+    """Grammar-shaped text: every byte picks a token of the rule language."""
+    choices = Choices(data)
+    tokens: list[str] = []
+    while choices.left() and len(tokens) < 400:
+        tokens.append(choices.pick(RULE_TOKENS))
+    rule_text_value(" ".join(tokens))
+
+
+RULE_KEYS = ["all", "any", "not", "property", "op", "value", "event", "where", "attr", "count", "sum", "first",
+             "last", "window", "days", "hours", "since", "between", "segment", "x"]
+EDGE_SCALARS: tuple[Any, ...] = (None, True, False, 0, 1, -1, 3660, 3661, 2**63 - 1, 2**63, 10**30, 1.5, 1e308,
+                                 float("inf"), float("nan"), "", "TR", "vip", "country", "eq", "in", "gte", "between",
+                                 "order_created", "amount", "2026-01-01", "2026-13-01", "\ud800", "x" * 1025, "ç" * 512)
+
+
+def _json_value(choices: Choices, keys: Sequence[str], depth: int) -> Any:
+    kind = choices.byte() % 8
+    if depth <= 0 or kind < 4:
+        return choices.pick(EDGE_SCALARS)
+    count = choices.byte() % 5
+    if kind < 6:
+        return {choices.pick(keys): _json_value(choices, keys, depth - 1) for _ in range(count)}
+    return [_json_value(choices, keys, depth - 1) for _ in range(count)]
+
+
+def edit_tree(value: Any, choices: Choices, keys: Sequence[str], depth: int = 0) -> Any:
+    """`value` with one branch replaced, added or deleted along a path the choices pick."""
+    if not isinstance(value, (dict, list)) or not value or depth > 40 or choices.byte() % 4 == 0:
+        return _json_value(choices, keys, depth=3)
+    if isinstance(value, dict):
+        edited = dict(value)
+        action = choices.byte() % 6
+        key = choices.pick(sorted(edited, key=str)) if action else choices.pick(keys)
+        if action == 1:
+            del edited[key]
+        else:
+            edited[key] = edit_tree(edited.get(key), choices, keys, depth + 1)
+        return edited
+    items = list(value)
+    index = choices.byte() % (len(items) + 1)
+    if index == len(items):
+        items.append(_json_value(choices, keys, depth=3))
+    else:
+        items[index] = edit_tree(items[index], choices, keys, depth + 1)
+    return items
+
+
+@lru_cache(maxsize=1)
+def _seed_rules_json() -> tuple[dict, ...]:
+    from indexes.rules.text_form import parse_unvalidated
+
+    return tuple(rule_to_json(parse_unvalidated(text)) for text in RULE_TEXTS)
+
+
+def rule_json_shaped(data: bytes) -> None:
+    """A valid rule's JSON form with up to four edits (rule keys, edge scalars), as a decoded rule.json."""
+    choices = Choices(data)
+    value: Any = choices.pick(_seed_rules_json())
+    for _ in range(1 + choices.byte() % 4):
+        value = edit_tree(value, choices, RULE_KEYS)
+    rule_json_value(value)
+
+
 # --- records ------------------------------------------------------------------------------------------
 def record_value(raw: Any) -> None:
     """One raw record (a JSON Lines line, decoded) through validation, then the log's encoding."""
@@ -134,6 +250,22 @@ def record_value(raw: Any) -> None:
         body = pack_record(new_packer(), item, 0)
         decoded = record_codec.decode(unpack_record(body))
         assert decoded == record, f"log encoding changed the record: {record!r:.200}"
+
+
+RECORD_KEYS = ["event_id", "customer_id", "type", "ts", "attrs", "properties", "forget_customer", "declare",
+               "amount", "currency", "product_ids", "category", "price", "email", "tags", "country", "city",
+               "total_order_value", "marketing_consent", "birth_date", "property", "event", "attributes", "values",
+               "scale", "string", "enum", "number", "list", "x"]
+
+
+def record_shaped(data: bytes) -> None:
+    """A valid record with up to four edits (field names, edge values): most inputs reach past the
+    first check, many are still valid."""
+    choices = Choices(data)
+    raw: Any = choices.pick(seed_records())
+    for _ in range(choices.byte() % 5):
+        raw = edit_tree(raw, choices, RECORD_KEYS)
+    record_value(raw)
 
 
 def record_json(data: bytes) -> None:
@@ -333,6 +465,9 @@ Target = Callable[[bytes], None]
 TARGETS: dict[str, Target] = {
     "rule_text": rule_text,
     "rule_json": rule_json,
+    "rule_tokens": rule_tokens,
+    "rule_json_shaped": rule_json_shaped,
+    "record_shaped": record_shaped,
     "record_json": record_json,
     "record_msgpack": record_msgpack,
     "wire_records": wire_records,
