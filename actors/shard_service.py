@@ -35,6 +35,7 @@ from indexes.durable.engine import PreparedBatch, PreparedBatchError, Validator
 from indexes.durable.export_erasure import erase_from_exports
 from indexes.engine import IngestResult
 from indexes.log import LogBackpressureError, LogLockedError
+from indexes.log.fault_injection import fsync_from_env
 from indexes.plan.compile import Plan
 from indexes.records import RecordBatchError, RecordError, validate_batch
 from indexes.schema import Schema
@@ -107,7 +108,8 @@ class ShardService:
         # Bounded by the deadline: only a held lock is retried.
         while True:
             try:
-                engine = DurableEngine.open(self.data_dir / self.shard_path, sync=self._sync, create=False)
+                engine = DurableEngine.open(self.data_dir / self.shard_path, sync=self._sync, create=False,
+                                            fsync=fsync_from_env())  # os.fsync unless a test injects faults
                 break
             except LogLockedError as exc:
                 if time.monotonic() >= deadline or self._stop.is_set():
