@@ -3,7 +3,7 @@
     observability = ServerObservability(metrics_host, metrics_port)   # endpoint bound now: fails fast
     serve(..., interceptors=observability.interceptors)                # every RPC counted and logged
     backend = observability.wrap(backend)                              # ingest outcomes counted
-    await observability.attach(backend)                                # shard gauges, on the server's loop
+    await observability.attach(backend, "default")                     # shard gauges, on the server's loop
     observability.close()                                              # after the server has stopped
 
 The interceptor and the counters are always on (a few microseconds per RPC, and they feed the RPC log);
@@ -23,6 +23,7 @@ from service.metrics_backend import MeteredBackend, ShardStatsCollector
 from service.metrics_interceptor import MetricsInterceptor
 
 log = logging.getLogger("segments.metrics")
+DEFAULT_WORKSPACE = "default"  # the data directory itself (docs/SECURITY.md)
 
 
 class ServerObservability:
@@ -38,10 +39,11 @@ class ServerObservability:
     def wrap(self, backend: SegmentsBackend) -> SegmentsBackend:
         return MeteredBackend(backend, self.metrics)  # type: ignore[return-value] - delegates the rest
 
-    async def attach(self, backend: SegmentsBackend) -> None:
-        """Serve the shard gauges from `backend`, whose coroutines run on the current event loop."""
-        assert self._collector is None, "attach once"
-        self._collector = ShardStatsCollector(backend, asyncio.get_running_loop()).register(self.metrics.registry)
+    async def attach(self, backend: SegmentsBackend, workspace: str = DEFAULT_WORKSPACE) -> None:
+        """Serve the shard gauges of `backend` (a workspace's), whose coroutines run on the current loop."""
+        if self._collector is None:
+            self._collector = ShardStatsCollector(asyncio.get_running_loop()).register(self.metrics.registry)
+        self._collector.add(workspace, backend)
 
     def close(self) -> None:
         if self.endpoint is not None:

@@ -85,7 +85,7 @@ def run_serve(args: argparse.Namespace) -> int:
         raise CommandError(f"--metrics-port: {exc}") from exc
 
     async def prepare(backend: SegmentsBackend, stop: asyncio.Event) -> None:
-        await observability.attach(backend)
+        await observability.attach(backend)  # the default workspace
         if args.demo:
             await ensure_demo(backend, data_dir, stop)
 
@@ -96,8 +96,10 @@ def run_serve(args: argparse.Namespace) -> int:
 
     async def opened_workspace(directory: Path) -> SegmentsBackend:
         # Laid out by `segments workspace create` (its own shards and time zone): opened as it is.
-        return await open_backend(directory, shards=None, tz=None, count_cache_entries=args.count_cache,
-                                  placement=placement)
+        backend = observability.wrap(await open_backend(directory, shards=None, tz=None,
+                                                        count_cache_entries=args.count_cache, placement=placement))
+        await observability.attach(backend, directory.name)  # its shard gauges, label workspace=NAME
+        return backend
 
     options = ServerOptions(data_dir=data_dir, auth=security.auth, tls=security.tls, open_workspace=opened_workspace)
     try:

@@ -4,7 +4,9 @@ over HTTP and parsed with prometheus_client's own text parser; its stderr parsed
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -12,10 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from actors.api import ClusterStats, ShardStatsInfo
 from service.client import SegmentsClient
 from service.client_types import SegmentsError
+from service.metrics_backend import ShardStatsCollector
 from tests.service_process import ServerProcess
 
 pytestmark = pytest.mark.timeout(180)
@@ -81,6 +86,7 @@ def test_rpcs_ingest_and_shard_figures_show_on_the_metrics_endpoint(server: Serv
     count_method = "/segments.v1.QueryService/Count"
     assert _value(before, "segments_ingest_records_total", outcome="accepted") == 0
     assert _per_shard(before, "segments_shard_up") == {"0": 1.0, "1": 1.0}
+    assert {dict(labels).get("workspace") for (name, labels) in before if name == "segments_shard_up"} == {"default"}
     rss = _per_shard(before, "segments_shard_memory_rss_bytes")
     assert len(rss) == 2 and all(value > 10 * 2**20 for value in rss.values()), rss  # a Python + engine process
 
@@ -138,6 +144,47 @@ def test_log_lines_are_json_objects_with_rpc_fields(server: ServerProcess) -> No
     for entry in (failed[-1], ok[-1]):
         assert isinstance(entry["duration_ms"], float) and entry["duration_ms"] >= 0
         assert entry["peer"].startswith(("ipv4:", "ipv6:"))
+
+
+class _Workspace:
+    """A backend's stats() only (unit test of the collector, no Ray): figures, or an error."""
+
+    def __init__(self, shards: int, error: Exception | None = None) -> None:
+        self.shards, self.error = shards, error
+
+    async def stats(self) -> ClusterStats:
+        if self.error is not None:
+            raise self.error
+        return ClusterStats("d", "UTC", [ShardStatsInfo(i, "SERVING", 10 * (i + 1), 100, 100, 7, 4096, None, 3,
+                                                        f"shard-{i:04d}", 50_000_000) for i in range(self.shards)])
+
+
+def test_shard_collector_labels_each_workspace_and_counts_a_failing_one() -> None:
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        registry = CollectorRegistry()
+        collector = ShardStatsCollector(loop, min_refresh_interval_s=0).register(registry)
+        collector.add("default", _Workspace(2))  # type: ignore[arg-type]
+        collector.add("acme", _Workspace(1))  # type: ignore[arg-type]
+        samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+                   for family in text_string_to_metric_families(generate_latest(registry).decode())
+                   for s in family.samples}
+        customers = {labels: value for (name, labels), value in samples.items() if name == "segments_shard_customers"}
+        assert customers == {(("shard", "0"), ("workspace", "acme")): 10.0,
+                             (("shard", "0"), ("workspace", "default")): 10.0,
+                             (("shard", "1"), ("workspace", "default")): 20.0}
+        assert samples[("segments_shard_memory_rss_bytes", (("shard", "1"), ("workspace", "default")))] == 5e7
+        assert not any(name == "segments_shard_snapshot_age_seconds" for name, _ in samples)  # no snapshot yet
+        collector.add("broken", _Workspace(1, RuntimeError("shard queue full")))  # type: ignore[arg-type]
+        again = generate_latest(registry).decode()
+        assert "segments_shard_stats_failures_total 1.0" in again
+        assert 'workspace="acme"' in again and 'workspace="broken"' not in again  # the others still served
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+        loop.close()
 
 
 def test_bad_metrics_flags_are_refused_naming_the_flag(tmp_path: Path) -> None:
