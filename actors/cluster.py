@@ -64,7 +64,7 @@ from actors.ingest_coordinator import (
 from actors.layout import ClusterLayout, open_layout
 from actors.member_pages import ShardPage, check_page_size, merge_pages
 from actors.placement import RoutedBatch, route_batch, route_wire
-from actors.placement_nodes import ShardPlacement, actor_options, check_room
+from actors.placement_nodes import ShardPlacement, actor_options, check_room, shard_service_options
 from actors.plan_cache import PlanCache
 from actors.prepared import MAX_PREPARED_BATCHES_PER_SHARD, PREPARED_BATCH_TTL_MS
 from actors.ray_runtime import ensure_ray, shutdown_if_started
@@ -154,11 +154,11 @@ class Cluster(ClusterSegments, ClusterInsights):
         try:
             layout = open_layout(root, shards, tz)
             started_ray = ensure_ray(ray_address)
-            options = {"sync": sync, "max_prepared_batches": max_prepared_batches_per_shard,
+            placement = placement or ShardPlacement()
+            options = {**shard_service_options(placement), "sync": sync, "max_prepared_batches": max_prepared_batches_per_shard,
                        "prepared_batch_ttl_ms": prepared_batch_ttl_ms, "count_cache_entries": count_cache_entries}
             # Shards on the router's node are called over Unix sockets, others through Ray (actors/shard_client.py).
             router_node_id = ray.get_runtime_context().get_node_id()
-            placement = placement or ShardPlacement()
             check_room(placement, layout.shards, ray.cluster_resources())
             where = actor_options(placement, router_node_id)
             for shard in range(layout.shards):

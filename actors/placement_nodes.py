@@ -25,6 +25,10 @@ PLACEMENTS = (LOCAL, SPREAD)
 DEFAULT_SHARD_RESOURCE = "segments_shard"
 # Ray resource names are free-form; this keeps them to what a shell and a YAML manifest pass unquoted.
 _RESOURCE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
+# How long a shard restarted on another machine waits for the lock of its dead predecessor: an NFS v4
+# server frees a dead client's locks when its lease expires (90 s by default). On one machine the
+# kernel frees them with the process (actors/shard_service.py OPEN_LOCK_RETRY_MS, 30 s, is plenty).
+SPREAD_OPEN_LOCK_WAIT_MS = 180_000
 
 
 class PlacementError(ValueError):
@@ -60,6 +64,11 @@ def check_room(placement: ShardPlacement, shards: int, cluster_resources: dict[s
             f"--shard-resource {placement.shard_resource}: the Ray cluster's nodes advertise {units:g} units "
             f"for {shards} shards (start nodes with `ray start --resources '{{\"{placement.shard_resource}\": N}}'`)"
         )
+
+
+def shard_service_options(placement: ShardPlacement) -> dict[str, Any]:
+    """ShardService options that depend on where shards run."""
+    return {"open_lock_wait_ms": SPREAD_OPEN_LOCK_WAIT_MS} if placement.mode == SPREAD else {}
 
 
 def actor_options(placement: ShardPlacement, router_node_id: str) -> dict[str, Any]:

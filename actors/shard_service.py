@@ -81,8 +81,11 @@ class ShardService:
         max_prepared_batches: int = MAX_PREPARED_BATCHES_PER_SHARD,
         prepared_batch_ttl_ms: int = PREPARED_BATCH_TTL_MS,
         count_cache_entries: int = 0,
+        open_lock_wait_ms: int = OPEN_LOCK_RETRY_MS,
     ) -> None:
+        assert open_lock_wait_ms >= 0
         self.shard = shard
+        self._open_lock_wait_ms = open_lock_wait_ms  # longer when shards move between machines (docs/SCALING.md)
         self.data_dir = Path(data_dir)
         self.shard_path = shard_path
         self._sync = sync
@@ -104,7 +107,7 @@ class ShardService:
 
     # --- lifecycle -----------------------------------------------------------------------------
     def _open(self) -> None:
-        deadline = time.monotonic() + OPEN_LOCK_RETRY_MS / 1000
+        deadline = time.monotonic() + self._open_lock_wait_ms / 1000
         # Bounded by the deadline: only a held lock is retried.
         while True:
             try:
@@ -115,6 +118,7 @@ class ShardService:
                 if time.monotonic() >= deadline or self._stop.is_set():
                     self._set_state(FAILED, f"cannot open: {exc}")
                     return
+                self._set_state(RECOVERING, f"waiting for the lock of a process that still holds the shard: {exc}")
                 time.sleep(_OPEN_LOCK_RETRY_SLICE_S)
             except Exception as exc:  # the shard cannot serve; stats and the health check say why
                 self._set_state(FAILED, f"cannot open: {exc!r}")

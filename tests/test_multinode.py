@@ -239,3 +239,33 @@ def test_a_killed_holders_lock_is_taken_over_at_once(tmp_path: Path) -> None:
     finally:
         holder.kill()
         holder.wait(timeout=10)
+
+
+def test_a_restarted_shard_waits_for_its_predecessors_lock_then_serves(tmp_path: Path) -> None:
+    """What a shard restarted on another machine sees while the dead one's NFS lease runs: RECOVERING
+    with the reason, then SERVING once the lock is free (spread placement waits up to 180 s)."""
+    from actors.layout import open_layout
+    from actors.placement_nodes import SPREAD_OPEN_LOCK_WAIT_MS, shard_service_options
+    from actors.shard_service import RECOVERING, SERVING, ShardService
+    from indexes.durable.engine import LOG_DIR
+
+    assert shard_service_options(ShardPlacement(SPREAD)) == {"open_lock_wait_ms": SPREAD_OPEN_LOCK_WAIT_MS}
+    assert shard_service_options(ShardPlacement()) == {}
+    layout = open_layout(tmp_path, 1, "UTC")
+    (layout.shard_dir(0) / LOG_DIR).mkdir()
+    predecessor = DirLock(layout.shard_dir(0) / LOG_DIR)
+    predecessor.acquire()
+    service = ShardService(0, str(tmp_path), layout.shard_path(0), sync="never", open_lock_wait_ms=SPREAD_OPEN_LOCK_WAIT_MS)
+    try:
+        deadline = time.monotonic() + 10
+        while "waiting for the lock" not in (service.state()[1] or ""):  # bounded by the deadline
+            assert time.monotonic() < deadline, service.state()
+            time.sleep(0.05)
+        assert service.state()[0] == RECOVERING
+        predecessor.release()
+        while service.state()[0] != SERVING:  # bounded by the deadline
+            assert time.monotonic() < deadline + 10, service.state()
+            time.sleep(0.05)
+    finally:
+        predecessor.release()
+        service.close()
