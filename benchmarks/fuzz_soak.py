@@ -43,7 +43,7 @@ WARMUP_INPUTS = 2_000
 MAX_MUTATED_BYTES = 8 * 1024
 # Relative cost: the file-system targets write and read files for every input.
 WEIGHTS = {"rule_text": 3, "rule_json": 3, "rule_tokens": 3, "rule_json_shaped": 3, "record_shaped": 3,
-           "record_json": 2, "record_msgpack": 2, "wire_records": 3, "log_frames": 3, "log_open": 1,
+           "record_json": 2, "record_msgpack": 2, "wire_records": 3, "log_frames": 3, "log_open": 1, "log_random_file": 1,
            "snapshot_files": 1, "snapshot_manifest": 1}
 assert set(WEIGHTS) == set(TARGETS)
 

@@ -47,6 +47,7 @@ MAX_INPUT_BYTES = 64 * 1024  # inputs are cut to this: the readers' own limits a
 KNOWN_SEGMENTS = frozenset({"vip", "lapsed-buyers"})
 BASE_MS = 1_793_000_000_000  # 2026-10-26
 HOUR_MS = 3_600_000
+ROLLED_SEGMENT_BYTES = 400  # the base log of several segments rolls over at about this size
 
 
 class HangError(Exception):
@@ -322,6 +323,7 @@ def log_frames(data: bytes) -> None:
 class _Scratch:
     root: Path
     segment: bytes  # a clean one-segment log
+    segments: dict[str, bytes]  # file name -> bytes, of a clean log of several sealed segments and their seals
     snapshot_files: dict[str, bytes]  # file name -> bytes, of the newer of two snapshots
 
 
@@ -342,6 +344,13 @@ def scratch() -> _Scratch:
         for start in range(0, 24, 4):
             log.append([record_codec.encode(r) for r in validate_batch(_events(4, start), schema()).records])
     segment = (log_dir / segment_name(0)).read_bytes()
+    rolled_dir = root / "log-rolled"
+    with FileLog(rolled_dir, segment_size_bytes=ROLLED_SEGMENT_BYTES) as log:
+        for start in range(0, 24, 4):
+            log.append([record_codec.encode(r) for r in validate_batch(_events(4, start), schema()).records])
+    # Segments and their seals (the LOCK file is the open log's, not data).
+    segments = {p.name: p.read_bytes() for p in sorted(rolled_dir.iterdir()) if p.is_file() and p.name != "LOCK"}
+    assert sum(name.endswith(".seal") for name in segments) >= 3, sorted(segments)
     engine = Engine(tz="Europe/Istanbul")
     engine.ingest([{"customer_id": f"c{i}", "ts": BASE_MS, "properties": {"email": f"u{i}@x.com"}} for i in range(40)])
     engine.ingest(_events(120))
@@ -351,7 +360,7 @@ def scratch() -> _Scratch:
     write_snapshot(engine.shard, snapshots, 200, fsync=_no_fsync)
     newest = snapshots / snapshot_name(200)
     files = {p.name: p.read_bytes() for p in sorted(newest.iterdir()) if p.is_file()}
-    return _Scratch(root, segment, files)
+    return _Scratch(root, segment, segments, files)
 
 
 def remove_scratch() -> None:
@@ -380,19 +389,43 @@ def damage(original: bytes, data: bytes) -> bytes:
 
 
 def log_open(data: bytes) -> None:
-    """A damaged segment file: FileLog opens it (a torn tail cut and reported) and reads to its end, or
-    refuses with LogCorruptError naming the file and the offset."""
+    """A damaged segment file - of a one-segment log, or any segment of a log of several (first byte
+    of `data`) - : FileLog opens it (a torn tail cut and reported) and reads to its end, or refuses
+    with LogCorruptError naming the file and the offset."""
+    if not data:
+        return
+    files = {segment_name(0): scratch().segment} if data[0] % 4 == 0 else dict(scratch().segments)
+    target = sorted(files)[data[0] % len(files)]
+    files[target] = damage(files[target], data[1:])
+    _open_log(files)
+
+
+def log_random_file(data: bytes) -> None:
+    """A log whose last segment file holds any bytes at all (a header torn or garbage)."""
+    files = dict(scratch().segments)
+    last = sorted(name for name in files if name.endswith(".seg"))[-1]
+    files[last] = data[:MAX_INPUT_BYTES]
+    _open_log(files)
+
+
+def _open_log(files: dict[str, bytes]) -> None:
     work = scratch().root / "log-work"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
-    (work / segment_name(0)).write_bytes(damage(scratch().segment, data))
+    for name, content in files.items():
+        (work / name).write_bytes(content)
     try:
         log = FileLog(work, fsync=_no_fsync)
     except LogCorruptError as exc:
         assert exc.file and exc.offset is not None and exc.offset >= 0, f"LogCorruptError without a place: {exc}"
         return
     with log:
-        count = sum(1 for _ in log.read())
+        try:
+            count = sum(1 for _ in log.read())
+        except LogCorruptError as exc:
+            # A sealed segment is trusted at open and its frames checked when read (docs/LOG.md).
+            assert exc.file and exc.file.endswith(".seg") and exc.offset is not None, f"no place: {exc}"
+            return
         assert count == log.end_lsn, f"read {count} records of {log.end_lsn}"
 
 
@@ -473,6 +506,7 @@ TARGETS: dict[str, Target] = {
     "wire_records": wire_records,
     "log_frames": log_frames,
     "log_open": log_open,
+    "log_random_file": log_random_file,
     "snapshot_files": snapshot_files,
     "snapshot_manifest": snapshot_manifest,
 }
