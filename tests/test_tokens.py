@@ -272,3 +272,64 @@ def test_a_workspace_that_cannot_open_is_unavailable_and_not_retried_at_once(
                 client.stats()
             assert raised.value.code == grpc.StatusCode.UNAVAILABLE and "disk on fire" in raised.value.message
     assert OPEN_ATTEMPTS["broken"] == attempts_at_start
+
+
+# --- the handler wrapper, as a unit (a stand-in context) ----------------------------------------------
+class _Aborted(Exception):
+    pass
+
+
+class _Context:
+    def __init__(self) -> None:
+        self.aborted: tuple[grpc.StatusCode, str] | None = None
+
+    async def abort(self, code: grpc.StatusCode, details: str) -> None:
+        self.aborted = (code, details)
+        raise _Aborted
+
+
+def test_handlers_run_as_their_token_and_streams_end_on_revocation() -> None:
+    import asyncio
+
+    from service.auth_interceptor import TOKEN_RECHECK_S, _bound_to_token
+    from service.stream_limits import AUTHENTICATED_CLIENT
+
+    valid = {"tok_a": True}
+
+    async def unary(_request: Any, _context: Any) -> Any:
+        return AUTHENTICATED_CLIENT.get()
+
+    async def chunks(_request: Any, _context: Any) -> Any:
+        for i in range(3):
+            if i == 1:
+                valid["tok_a"] = False  # revoked after the first chunk
+            yield i
+
+    async def endless(_request: Any, _context: Any) -> None:
+        await asyncio.sleep(60)
+
+    async def run() -> None:
+        wrapped = _bound_to_token(grpc.unary_unary_rpc_method_handler(unary), "tok_a", lambda: valid["tok_a"])
+        assert await wrapped.unary_unary(None, _Context()) == "tok_a"
+        assert AUTHENTICATED_CLIENT.get() is None  # reset after the call
+
+        streamed = _bound_to_token(grpc.unary_stream_rpc_method_handler(chunks), "tok_a", lambda: valid["tok_a"])
+        context, received = _Context(), []
+        with pytest.raises(_Aborted):
+            async for item in streamed.unary_stream(None, context):
+                received.append(item)
+        assert received == [0] and context.aborted is not None
+        assert context.aborted[0] == grpc.StatusCode.UNAUTHENTICATED
+
+        valid["tok_a"] = True
+        watched = _bound_to_token(grpc.unary_stream_rpc_method_handler(endless), "tok_a", lambda: valid["tok_a"])
+        context = _Context()
+        call = asyncio.ensure_future(watched.unary_stream(None, context))
+        await asyncio.sleep(TOKEN_RECHECK_S * 2)
+        assert not call.done()
+        valid["tok_a"] = False
+        with pytest.raises(_Aborted):
+            await asyncio.wait_for(call, TOKEN_RECHECK_S * 8)
+        assert context.aborted is not None and "revoked during the call" in context.aborted[1]
+
+    asyncio.run(run())
