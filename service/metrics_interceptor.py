@@ -56,7 +56,7 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
         self._counters: dict[tuple[str, grpc.StatusCode], Any] = {}
         self._histograms: dict[str, Any] = {}
 
-    def _finish(self, method: str, context: grpc.aio.ServicerContext, started_ns: int,
+    def _finish(self, method: str, context: grpc.aio.ServicerContext, peer: str, started_ns: int,
                 error: BaseException | None) -> None:
         duration_s = (time.perf_counter_ns() - started_ns) / 1e9
         code = _status(context, error)
@@ -76,11 +76,14 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
             level = logging.WARNING
         if log.isEnabledFor(level):
             log.log(level, "%s %s %.1f ms", method, code.name, duration_ms,
-                    extra={"method": method, "code": code.name, "duration_ms": duration_ms, "peer": context.peer()})
+                    extra={"method": method, "code": code.name, "duration_ms": duration_ms, "peer": peer})
 
     def _unary_response(self, method: str, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def metered(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started_ns = time.perf_counter_ns()
+            # The peer is read now: grpc.aio's context.peer() after the call ended can crash the process
+            # (a segfault in cygrpc, seen when an aborted server stream finished).
+            peer = context.peer()
             self._metrics.rpcs_in_flight.inc()
             error: BaseException | None = None
             try:
@@ -89,13 +92,16 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
                 error = exc
                 raise
             finally:
-                self._finish(method, context, started_ns, error)
+                self._finish(method, context, peer, started_ns, error)
 
         return metered
 
     def _stream_response(self, method: str, behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
         async def metered(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             started_ns = time.perf_counter_ns()
+            # The peer is read now: grpc.aio's context.peer() after the call ended can crash the process
+            # (a segfault in cygrpc, seen when an aborted server stream finished).
+            peer = context.peer()
             self._metrics.rpcs_in_flight.inc()
             error: BaseException | None = None
             try:
@@ -105,7 +111,7 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
                 error = exc
                 raise
             finally:
-                self._finish(method, context, started_ns, error)
+                self._finish(method, context, peer, started_ns, error)
 
         return metered
 
