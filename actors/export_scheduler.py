@@ -18,7 +18,6 @@ Bounded: one schedule runs at a time, a round waits for its runs; `now` is injec
 from __future__ import annotations
 
 import asyncio
-import csv
 import datetime as dt
 import json
 import logging
@@ -26,9 +25,10 @@ import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from actors.api_segments import ChangePosition, ShardPosition
+from indexes.csv_text import csv_header, csv_rows
 from indexes.engine import now_ms
 from indexes.segments.export_schedules import ExportSchedule, due_at
 from indexes.segments.queries import MAX_CHANGES_PER_PAGE
@@ -71,17 +71,20 @@ async def write_export_file(path: Path, batches: AsyncIterator[Any], columns: li
     read_at: ChangePosition = ()
     try:
         with open(partial, "w", encoding="utf-8", newline="") as out:
-            writer = csv.writer(out, lineterminator="\n")
-            writer.writerow(columns)
+            out.write(csv_header(columns))
             async for batch in batches:
                 # Formatting and writing a block takes milliseconds: off the event loop serving RPCs.
-                await asyncio.to_thread(writer.writerows, batch.rows)
+                await asyncio.to_thread(_write_rows, out, batch.rows)
                 rows += len(batch.rows)
                 left_out, members, read_at = batch.left_out, batch.total, batch.read_at
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)
     return WrittenExport(rows, left_out, members, read_at)
+
+
+def _write_rows(out: TextIO, rows: list[tuple[str | None, ...]]) -> None:
+    out.write(csv_rows(rows))
 
 
 def position_text(position: ChangePosition) -> str:

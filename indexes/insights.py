@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 from pyroaring import BitMap
@@ -58,6 +59,12 @@ MAX_LTV_EDGES = 32
 MAX_TOP = 1000
 
 Pair = tuple[int, int]  # (in the segment, in the base)
+# A customer's class in one report (_membership): not a living customer, in the base only, in the segment
+# (members are part of the base).
+OUTSIDE, IN_BASE_ONLY, IN_SEGMENT = 0, 1, 2
+CLASSES = 3
+QUANTILE_SAMPLE_SIZE = 65_536  # base customers the LTV bucket edges are chosen from (ltv_quantile_edges)
+FEW_EDGES = 8  # up to this many LTV edges, buckets by comparisons rather than binary search
 
 
 @dataclass(frozen=True)
@@ -117,11 +124,12 @@ def _merge_maps(a: dict[str, dict[str, Pair]], b: dict[str, dict[str, Pair]]) ->
 
 
 # --- one shard ---------------------------------------------------------------------------------
-def shard_insights(shard: Shard, members: BitMap, as_of_ms: int, request: InsightsRequest) -> InsightsPartial:
+def shard_insights(shard: Shard, members: BitMap, as_of_ms: int, request: InsightsRequest,
+                   ltv: np.ndarray | None = None) -> InsightsPartial:
     """Counts for `members` (dense ids of this shard, e.g. a saved segment's bitmap) and for every living
-    customer of the shard, at as_of_ms."""
+    customer of the shard, at as_of_ms. `ltv`: `lifetime_values(shard, as_of_ms)` when the caller has it."""
     alive = shard.alive
-    members, in_segment, in_base = _membership(shard, members)
+    members, membership = _membership(shard, members)
     partial = InsightsPartial(members=len(members), base=len(alive))
     orders = shard.event_index(ORDER_EVENT)
     if orders is not None:
@@ -135,33 +143,45 @@ def shard_insights(shard: Shard, members: BitMap, as_of_ms: int, request: Insigh
         else:
             rows = orders.store.window(None, as_of_ms, (AMOUNT_ATTR,))
             amount = _present(rows.columns[AMOUNT_ATTR])
-            seg_rows, base_rows = in_segment[rows.customers], in_base[rows.customers]
+            classes = membership[rows.customers]
+            seg_rows, base_rows = classes == IN_SEGMENT, classes != OUTSIDE
             partial.orders = (int(seg_rows.sum()), int(base_rows.sum()))
             partial.revenue = (int(amount[seg_rows].sum()), int(amount[base_rows].sum()))
             partial.buyers = (len(np.unique(rows.customers[seg_rows])), len(np.unique(rows.customers[base_rows])))
-    partial.ltv_buckets = _ltv_buckets(lifetime_values(shard, as_of_ms), request.ltv_edges, in_segment, in_base)
+    values = lifetime_values(shard, as_of_ms) if ltv is None else ltv
+    partial.ltv_buckets = _ltv_buckets(values, request.ltv_edges, membership)
     for name in BREAKDOWN_PROPERTIES:
-        counts = _breakdown(shard, name, members, alive, in_segment, in_base)
+        counts = _breakdown(shard, name, members, alive)
         if counts is not None:
             top = None if name in FULL_BREAKDOWNS else request.top
             partial.breakdowns[name], partial.omitted[name] = counts.listed(top, None)
     start, end = window_bounds(shard.calendar, as_of_ms, Last(Duration("days", request.window_days)))
+    classes = _WindowClasses(shard, start, end, membership)
     for name, event, attr in WINDOW_TOPS:
-        counts = _window_top(shard, event, attr, start, end, in_segment, in_base)
+        counts = _window_top(classes, event, attr)
         if counts is not None:
             partial.window_tops[name], partial.omitted[name] = counts.listed(request.top, None)
     return partial
 
 
-def _membership(shard: Shard, members: BitMap) -> tuple[BitMap, np.ndarray, np.ndarray]:
-    """(living members, dense mask of the members, dense mask of the base), one slot per dense id."""
+def _membership(shard: Shard, members: BitMap) -> tuple[BitMap, np.ndarray]:
+    """(living members, each dense id's class: OUTSIDE, IN_BASE_ONLY or IN_SEGMENT). One array of
+    classes lets a single bincount of `code * 3 + class` count a dimension for segment and base at once."""
     alive = shard.alive
     members = members & alive
-    in_segment = np.zeros(shard.ids.allocated + 1, dtype=bool)
-    in_segment[ids_from_bitmap(members)] = True
-    in_base = np.zeros(len(in_segment), dtype=bool)
-    in_base[ids_from_bitmap(alive)] = True
-    return members, in_segment, in_base
+    membership = np.zeros(shard.ids.allocated + 1, dtype=np.uint8)
+    membership[ids_from_bitmap(alive)] = IN_BASE_ONLY
+    membership[ids_from_bitmap(members)] = IN_SEGMENT
+    return members, membership
+
+
+def _class_counts(keys: np.ndarray, classes: np.ndarray, slots: int) -> tuple[np.ndarray, np.ndarray]:
+    """(segment count, base count) per slot 0..slots-1 of `keys` (one per row, -1: no slot), rows
+    weighted by their customer's class. One bincount: O(rows)."""
+    assert len(keys) == len(classes)
+    counts = np.bincount((keys.astype(np.intp) + 1) * CLASSES + classes, minlength=(slots + 1) * CLASSES)
+    counts = counts.reshape(slots + 1, CLASSES)[1:]
+    return counts[:, IN_SEGMENT], counts[:, IN_BASE_ONLY] + counts[:, IN_SEGMENT]
 
 
 def value_counts(shard: Shard, members: BitMap, as_of_ms: int, request: InsightsRequest,
@@ -169,16 +189,17 @@ def value_counts(shard: Shard, members: BitMap, as_of_ms: int, request: Insights
     """Exact (segment, base) counts of the wanted values per dimension (None: every value) on this
     shard: the second round of a cluster's top lists."""
     alive = shard.alive
-    members, in_segment, in_base = _membership(shard, members)
+    members, membership = _membership(shard, members)
     start, end = window_bounds(shard.calendar, as_of_ms, Last(Duration("days", request.window_days)))
+    classes = _WindowClasses(shard, start, end, membership)
     tops = {name: (event, attr) for name, event, attr in WINDOW_TOPS}
     out: dict[str, dict[str, Pair]] = {}
     for name, values in wanted.items():
         if name in tops:
-            counts = _window_top(shard, *tops[name], start, end, in_segment, in_base)
+            counts = _window_top(classes, *tops[name])
         else:
             assert name in BREAKDOWN_PROPERTIES, name
-            counts = _breakdown(shard, name, members, alive, in_segment, in_base)
+            counts = _breakdown(shard, name, members, alive)
         out[name] = {} if counts is None else counts.listed(None, values)[0]
     return out
 
@@ -203,6 +224,13 @@ def lifetime_values(shard: Shard, as_of_ms: int) -> np.ndarray:
     """Net order amount (orders − refunds, scaled) per dense id up to as_of, 0 for customers without."""
     size = shard.ids.allocated + 1
     net = np.zeros(size, dtype=np.int64)
+    indexes = [shard.event_index(event) for event in (ORDER_EVENT, REFUND_EVENT)]
+    if all(index is None or index.answers_all_time(as_of_ms) for index in indexes):
+        # The shard keeps the net all-time amount itself (Shard.lifetime_value): one masked copy.
+        bsi = shard.lifetime_value
+        held = min(size, len(bsi.values))
+        net[:held] = np.where(bsi.present[:held], bsi.values[:held], 0)
+        return net
     for event, sign in ((ORDER_EVENT, 1), (REFUND_EVENT, -1)):
         index = shard.event_index(event)
         if index is None:
@@ -217,13 +245,18 @@ def lifetime_values(shard: Shard, as_of_ms: int) -> np.ndarray:
     return net
 
 
-def ltv_quantile_edges(shard: Shard, as_of_ms: int, quantiles: Sequence[float] = LTV_QUANTILES) -> list[int]:
-    """This shard's base quantiles of lifetime value (scaled), to choose bucket edges from: exact for one
-    shard; a cluster averages its shards' (edges only pick the buckets, whose counts stay exact)."""
+def ltv_quantile_edges(shard: Shard, as_of_ms: int, quantiles: Sequence[float] = LTV_QUANTILES,
+                       ltv: np.ndarray | None = None) -> list[int]:
+    """Quantiles of lifetime value (scaled) over this shard's base, to choose bucket edges from. Edges only
+    place the buckets (whose counts stay exact) and are then rounded to two significant digits, so above
+    QUANTILE_SAMPLE_SIZE customers they come from an evenly strided sample of the base (deterministic):
+    a full selection over a million values costs ~20 ms and moves no rounded edge. A cluster averages its
+    shards' quantiles. `ltv`: `lifetime_values(shard, as_of_ms)` when the caller has it."""
     alive = ids_from_bitmap(shard.alive)
     if len(alive) == 0:
         return []
-    values = lifetime_values(shard, as_of_ms)[alive]
+    stride = -(-len(alive) // QUANTILE_SAMPLE_SIZE)
+    values = (lifetime_values(shard, as_of_ms) if ltv is None else ltv)[alive[::stride]]
     return [int(v) for v in np.quantile(values, quantiles, method="lower")]
 
 
@@ -241,15 +274,16 @@ def readable_edges(edges: Sequence[float], scale: int = DEFAULT_SCALE) -> tuple[
     return tuple(sorted(out))[:MAX_LTV_EDGES]  # a handful of quantiles: never near the bound
 
 
-def _ltv_buckets(values: np.ndarray, edges: tuple[int, ...], in_segment: np.ndarray,
-                 in_base: np.ndarray) -> list[Pair]:
-    buckets = len(edges) + 1
-    if not edges:
-        return [(int(in_segment.sum()), int(in_base.sum()))]
-    where = np.searchsorted(np.asarray(edges, dtype=np.int64), values[in_base], side="right")
-    base = np.bincount(where, minlength=buckets)
-    seg = np.bincount(np.searchsorted(np.asarray(edges, dtype=np.int64), values[in_segment], side="right"),
-                      minlength=buckets)
+def _ltv_buckets(values: np.ndarray, edges: tuple[int, ...], membership: np.ndarray) -> list[Pair]:
+    assert len(values) == len(membership)
+    if len(edges) <= FEW_EDGES:
+        # Bucket = number of edges <= value: a few vectorised comparisons beat a binary search per value.
+        bucket = np.zeros(len(values), dtype=np.int8)
+        for edge in edges:
+            bucket += values >= edge
+    else:
+        bucket = np.searchsorted(np.asarray(edges, dtype=np.int64), values, side="right")
+    seg, base = _class_counts(bucket, membership, len(edges) + 1)
     return [(int(s), int(b)) for s, b in zip(seg, base, strict=True)]
 
 
@@ -295,8 +329,7 @@ class ValueCounts:
         return out, left
 
 
-def _breakdown(shard: Shard, name: str, members: BitMap, alive: BitMap, in_segment: np.ndarray,
-               in_base: np.ndarray) -> ValueCounts | None:
+def _breakdown(shard: Shard, name: str, members: BitMap, alive: BitMap) -> ValueCounts | None:
     column = shard.column(name)
     if column is None:  # nobody ever had it: everyone is without
         if not len(alive):
@@ -323,26 +356,37 @@ def _breakdown(shard: Shard, name: str, members: BitMap, alive: BitMap, in_segme
     return ValueCounts(column.dictionary.values, seg, base, {NOT_SET: not_set})
 
 
-def _window_top(shard: Shard, event: str, attr: str, start: int | None, end: int, in_segment: np.ndarray,
-                in_base: np.ndarray) -> ValueCounts | None:
-    index = shard.event_index(event)
-    if index is None or attr not in index.store.attributes:
+class _WindowClasses:
+    """The window's rows of an event type and their customers' classes, gathered once per event type
+    (viewed categories and viewed products read the same rows)."""
+
+    def __init__(self, shard: Shard, start: int | None, end: int, membership: np.ndarray) -> None:
+        self.shard, self.start, self.end, self.membership = shard, start, end, membership
+        self._classes: dict[str, np.ndarray] = {}
+
+    def rows(self, event: str, attr: str) -> tuple[Any, np.ndarray] | None:
+        """(the attribute's column over the window's rows, each row's class), or None."""
+        index = self.shard.event_index(event)
+        if index is None or attr not in index.store.attributes:
+            return None
+        rows = index.store.window(self.start, self.end, (attr,))
+        if event not in self._classes:
+            self._classes[event] = self.membership[rows.customers]
+        return rows.columns[attr], self._classes[event]
+
+
+def _window_top(window: _WindowClasses, event: str, attr: str) -> ValueCounts | None:
+    found = window.rows(event, attr)
+    if found is None:
         return None
-    rows = index.store.window(start, end, (attr,))
-    column = rows.columns[attr]
-    dictionary = index.store.dictionaries[attr]
+    column, classes = found
+    dictionary = window.shard.event_index(event).store.dictionaries[attr]  # type: ignore[union-attr]
     if isinstance(column, ListColumn):
-        lengths = np.diff(column.offsets)
-        customers = np.repeat(rows.customers, lengths)
-        codes = column.codes.astype(np.int64)
+        classes = np.repeat(classes, np.diff(column.offsets))
+        codes = column.codes
     else:
-        customers = rows.customers
-        codes = np.asarray(column, dtype=np.int64)
-    known = codes >= 0
-    customers, codes = customers[known], codes[known]
-    slots = len(dictionary)
-    seg = np.bincount(codes[in_segment[customers]], minlength=slots)
-    base = np.bincount(codes[in_base[customers]], minlength=slots)
+        codes = np.asarray(column)
+    seg, base = _class_counts(codes, classes, len(dictionary))
     return ValueCounts(dictionary.values, seg, base, {})
 
 
@@ -464,6 +508,7 @@ def engine_insights(shard: Shard, members: BitMap, as_of_ms: int, *, window_days
                     top: int = 10) -> Insights:
     """Both phases on one shard (the embedded engine): bucket edges from this base's LTV quantiles."""
     scale = amount_scale(shard)
-    edges = readable_edges(ltv_quantile_edges(shard, as_of_ms), scale)
+    ltv = lifetime_values(shard, as_of_ms)
+    edges = readable_edges(ltv_quantile_edges(shard, as_of_ms, ltv=ltv), scale)
     request = InsightsRequest(window_days=window_days, ltv_edges=edges, top=top)
-    return finish_insights([shard_insights(shard, members, as_of_ms, request)], request, top, scale)
+    return finish_insights([shard_insights(shard, members, as_of_ms, request, ltv)], request, top, scale)

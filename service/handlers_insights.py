@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
 import io
 import json
 import re
@@ -22,6 +21,7 @@ import grpc
 
 from actors.cluster_insights import LANGUAGES, ExportBatch
 from actors.export_scheduler import write_export_file
+from indexes.csv_text import csv_header, csv_rows
 from indexes.explain import ExplainNode, UnknownCustomerError
 from indexes.insights import MAX_TOP, MAX_WINDOW_DAYS, Insights, Ranked
 from indexes.profiles import MAX_COLUMNS, MAX_RECENT_EVENTS, UnknownColumnError
@@ -139,15 +139,14 @@ class _CsvChunks:
 
     def __init__(self) -> None:
         self._buffer = io.StringIO()
-        self._writer = csv.writer(self._buffer, lineterminator="\n")
 
     def header(self, columns: list[str]) -> None:
-        self._writer.writerow(columns)
+        self._buffer.write(csv_header(columns))
 
     def rows(self, rows: list[tuple[str | None, ...]]) -> list[str]:
         out: list[str] = []
         for start in range(0, len(rows), ROWS_PER_WRITE):
-            self._writer.writerows(rows[start:start + ROWS_PER_WRITE])
+            self._buffer.write(csv_rows(rows[start:start + ROWS_PER_WRITE]))  # the csv module's dialect
             if self._buffer.tell() >= EXPORT_CHUNK_BYTES:  # characters: >= bytes / 4, a bound all the same
                 out.append(self.take())
         return out
