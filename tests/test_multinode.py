@@ -269,3 +269,33 @@ def test_a_restarted_shard_waits_for_its_predecessors_lock_then_serves(tmp_path:
     finally:
         predecessor.release()
         service.close()
+
+
+def test_a_resharded_directory_is_served_spread(ray_nodes: RayTestCluster, run: Run, tmp_path: Path) -> None:
+    """`segments reshard` 2 -> 3 (no Ray), then the spread cluster serves the new generation's shards."""
+    from actors.layout import open_layout
+    from actors.placement import route_batch
+    from indexes.durable import DurableEngine
+    from service.cli import main
+
+    records = [{"event_id": f"r{i}", "customer_id": f"k{i % 40}", "type": "page_viewed", "ts": 1_000_000 + i}
+               for i in range(400)]
+    layout = open_layout(tmp_path, 2, "UTC")
+    routed = route_batch(records, 2)
+    for shard in routed.targets():
+        with DurableEngine.open(layout.shard_dir(shard), sync="never", create=False) as engine:
+            engine.ingest(routed.raws[shard])
+    assert main(["reshard", "--data-dir", str(tmp_path), "--shards", "3", "--quiet"]) == 0
+
+    async def served() -> tuple[int, list[str], int, int]:
+        cluster = await Cluster.start(tmp_path, sync="never", placement=ShardPlacement(SPREAD, DEFAULT_SHARD_RESOURCE))
+        try:
+            count = (await cluster.count("count(page_viewed) >= 10", 10**13)).count
+            again = await cluster.ingest(records[::50])
+            return cluster.shards, [c.path for c in (await cluster.stats()).shards], count, again.duplicates
+        finally:
+            await cluster.close()
+
+    shards, paths, count, duplicates = run(served())
+    assert (shards, count, duplicates) == (3, 40, len(records[::50]))
+    assert paths == [f"gen-0001/shard-000{s}" for s in range(3)]
