@@ -1,11 +1,15 @@
-"""Operational metrics and structured logs of the real server: `segments serve --metrics-port 0
---log-format json --log-level DEBUG` in a subprocess (2 Ray shard actors), driven with real RPCs, scraped
-over HTTP and parsed with prometheus_client's own text parser; its stderr parsed line by line as JSON."""
+"""Operational metrics, structured logs and the health-check module against the real server: `segments
+serve --metrics-port 0 --log-format json --log-level DEBUG` in a subprocess (2 Ray shard actors), driven
+with real RPCs, scraped over HTTP and parsed with prometheus_client's own text parser; its stderr parsed
+line by line as JSON; `python -m service.healthcheck` (the image's HEALTHCHECK, the pods' probes) asked
+while it serves and after it stopped."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -20,6 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from actors.api import ClusterStats, ShardStatsInfo
 from service.client import SegmentsClient
 from service.client_types import SegmentsError
+from service.healthcheck import main as healthcheck
 from service.metrics_backend import ShardStatsCollector
 from tests.service_process import ServerProcess
 
@@ -28,6 +33,7 @@ pytestmark = pytest.mark.timeout(180)
 CUSTOMERS = 200
 EVENTS_PER_CUSTOMER = 3
 METRICS_URL_WAIT_S = 30.0
+HEALTHCHECK_TIMEOUT_S = 30
 STATS_REFRESH_WAIT_S = 1.2  # service/metrics_backend.py refreshes shard figures at most once a second
 COUNT_RULE = "count(order_created, last 30 days) >= 1"
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -185,6 +191,23 @@ def test_shard_collector_labels_each_workspace_and_counts_a_failing_one() -> Non
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=5)
         loop.close()
+
+
+def test_healthcheck_module_while_serving_and_after_stopping(server: ServerProcess) -> None:
+    """Last of the server's tests: it stops the server."""
+    module = subprocess.run([sys.executable, "-m", "service.healthcheck", server.target], capture_output=True,
+                            text=True, timeout=HEALTHCHECK_TIMEOUT_S, cwd=Path(__file__).resolve().parents[1],
+                            check=False)
+    assert module.returncode == 0 and module.stdout.strip() == f"{server.target}: SERVING", module
+    assert healthcheck([server.target, "--service", "segments.v1.QueryService"]) == 0
+    assert healthcheck([server.target, "--alive"]) == 0
+    assert healthcheck([server.target, "--service", "no.such.Service"]) == 1  # NOT_FOUND
+    assert healthcheck([server.target, "--timeout-ms", "0"]) == 2
+    assert healthcheck(["no-port-here"]) == 2
+    assert healthcheck([server.target, "--tls-cert", "c.pem"]) == 2  # a client certificate needs its key and a CA
+    assert server.stop() == 0
+    assert healthcheck([server.target, "--timeout-ms", "1000"]) == 1  # UNAVAILABLE
+    assert healthcheck([server.target, "--alive", "--timeout-ms", "1000"]) == 1
 
 
 def test_bad_metrics_flags_are_refused_naming_the_flag(tmp_path: Path) -> None:
