@@ -62,6 +62,7 @@ class Phase:
     wrong: int = 0  # answered OK with a count different from the reference
     rejected: int = 0  # RESOURCE_EXHAUSTED
     not_sent: int = 0  # the client itself had MAX_OUTSTANDING requests out
+    unanswered: int = 0  # still without an answer CALL_TIMEOUT_S + 5 s after the last send (then cancelled)
     errors: dict[str, int] = field(default_factory=dict)  # other status codes
     ok_latency_ms: dict[str, float] = field(default_factory=dict)
     rejected_latency_ms: dict[str, float] = field(default_factory=dict)
@@ -177,6 +178,7 @@ async def open_loop(target: str, queries: list[Query], seconds: float, rate_per_
             task.add_done_callback(pending.discard)
         if pending:
             await asyncio.wait(set(pending), timeout=CALL_TIMEOUT_S + 5)
+        recorder.phase.unanswered = len(pending)
     finally:
         for channel in channels:
             await channel.close()
