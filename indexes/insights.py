@@ -150,8 +150,9 @@ def shard_insights(shard: Shard, members: BitMap, as_of_ms: int, request: Insigh
             partial.buyers = (len(np.unique(rows.customers[seg_rows])), len(np.unique(rows.customers[base_rows])))
     values = lifetime_values(shard, as_of_ms) if ltv is None else ltv
     partial.ltv_buckets = _ltv_buckets(values, request.ltv_edges, membership)
+    member_ids = ids_from_bitmap(members)
     for name in BREAKDOWN_PROPERTIES:
-        counts = _breakdown(shard, name, members, alive)
+        counts = _breakdown(shard, name, members, alive, member_ids)
         if counts is not None:
             top = None if name in FULL_BREAKDOWNS else request.top
             partial.breakdowns[name], partial.omitted[name] = counts.listed(top, None)
@@ -192,6 +193,7 @@ def value_counts(shard: Shard, members: BitMap, as_of_ms: int, request: Insights
     members, membership = _membership(shard, members)
     start, end = window_bounds(shard.calendar, as_of_ms, Last(Duration("days", request.window_days)))
     classes = _WindowClasses(shard, start, end, membership)
+    member_ids = ids_from_bitmap(members)
     tops = {name: (event, attr) for name, event, attr in WINDOW_TOPS}
     out: dict[str, dict[str, Pair]] = {}
     for name, values in wanted.items():
@@ -199,7 +201,7 @@ def value_counts(shard: Shard, members: BitMap, as_of_ms: int, request: Insights
             counts = _window_top(classes, *tops[name])
         else:
             assert name in BREAKDOWN_PROPERTIES, name
-            counts = _breakdown(shard, name, members, alive)
+            counts = _breakdown(shard, name, members, alive, member_ids)
         out[name] = {} if counts is None else counts.listed(None, values)[0]
     return out
 
@@ -329,7 +331,8 @@ class ValueCounts:
         return out, left
 
 
-def _breakdown(shard: Shard, name: str, members: BitMap, alive: BitMap) -> ValueCounts | None:
+def _breakdown(shard: Shard, name: str, members: BitMap, alive: BitMap, member_ids: np.ndarray) -> ValueCounts | None:
+    """`member_ids`: ids_from_bitmap(members), converted once for every dimension."""
     column = shard.column(name)
     if column is None:  # nobody ever had it: everyone is without
         if not len(alive):
@@ -344,7 +347,6 @@ def _breakdown(shard: Shard, name: str, members: BitMap, alive: BitMap) -> Value
     if not isinstance(column, StringColumn):
         return None
     values = len(column.dictionary)
-    member_ids = ids_from_bitmap(members)
     inside = member_ids[member_ids < len(column.code_of)]
     codes = column.code_of[inside]
     seg = np.bincount(codes[codes >= 0], minlength=values)
