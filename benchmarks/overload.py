@@ -257,7 +257,8 @@ def report(result: dict[str, Any]) -> str:
         offered = f"offered {p['offered_per_s']:.0f}/s" if p["offered_per_s"] else "closed loop"
         lines.append(
             f"{p['name']:>11}: {offered}, served {p['served_per_s']:.0f}/s, rejected {p['rejected_per_s']:.0f}/s, "
-            f"wrong {p['wrong']}, other errors {p['errors'] or 0}, not sent {p['not_sent']}; ok latency ms "
+            f"wrong {p['wrong']}, other errors {p['errors'] or 0} (p50 {p['error_latency_ms']['p50']} ms, p99 "
+            f"{p['error_latency_ms']['p99']} ms), not sent {p['not_sent']}, unanswered {p['unanswered']}; ok latency ms "
             f"p50 {p['ok_latency_ms']['p50']} p99 {p['ok_latency_ms']['p99']} max {p['ok_latency_ms']['max']}; "
             f"rejected latency ms p50 {p['rejected_latency_ms']['p50']} p99 {p['rejected_latency_ms']['p99']}"
             + (f"; client send lag ms p50 {p['send_lag_ms']['p50']} p99 {p['send_lag_ms']['p99']}"
