@@ -18,6 +18,7 @@ import pytest
 
 from indexes.engine import Engine
 from indexes.rules.model import MAX_DEPTH, MAX_NODES, MAX_RULE_LIST_VALUES
+from indexes.rules.text_shape import MAX_PAREN_DEPTH, MAX_RULE_TOKENS
 from indexes.schema import MAX_ATTRIBUTES_PER_EVENT, MAX_EVENT_TYPES, MAX_PROPERTIES, Schema, SchemaError
 from indexes.segments import commands as segment_commands
 from indexes.segments.errors import SegmentLimitError
@@ -70,8 +71,9 @@ def _leaf() -> dict[str, Any]:
 
 RULES = [
     ("not " * (MAX_DEPTH + 1) + 'country = "TR"', "rule." + ".".join(["not"] * MAX_DEPTH), f"{MAX_DEPTH} levels"),
-    ("(" * 100_000 + "not " * 100 + 'country = "TR"' + ")" * 100_000, "rule." + ".".join(["not"] * MAX_DEPTH),
-     f"{MAX_DEPTH} levels"),
+    ("(" * (MAX_PAREN_DEPTH + 1) + 'country = "TR"' + ")" * (MAX_PAREN_DEPTH + 1), "rule.text",
+     f"at most {MAX_PAREN_DEPTH}"),
+    ("country exists or " * 40_000 + "country exists", "rule.text", f"more than {MAX_RULE_TOKENS} tokens"),
     ('{"not": ' * 100_000 + json.dumps(_leaf()) + "}" * 100_000, "rule.json", f"{MAX_DEPTH} levels"),
     ({"any": [_leaf()] * MAX_NODES}, "rule.json", f"more than {MAX_NODES} nodes"),
     ("count(order_created) > " + "9" * 5_000, "rule.text", "at most 19 digits"),
@@ -86,7 +88,7 @@ RULES = [
 
 
 @pytest.mark.parametrize(("rule", "field", "reason"), RULES, ids=[
-    "text depth", "parenthesised depth", "json depth", "node count", "text integer", "json integer", "list length",
+    "text depth", "parenthesis depth", "text tokens", "json depth", "node count", "text integer", "json integer", "list length",
     "string bytes", "surrogate", "rule bytes"])
 def test_rule_limits_name_the_rule_path(client: SegmentsClient, rule: Any, field: str, reason: str) -> None:
     with pytest.raises(SegmentsError) as caught:

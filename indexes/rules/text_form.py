@@ -43,6 +43,7 @@ from indexes.rules.model import (
     Sum,
     Window,
 )
+from indexes.rules.text_shape import check_text_shape
 from indexes.rules.validate import check_limits, validate_rule
 from indexes.schema import Schema
 
@@ -77,6 +78,7 @@ def parse_rule(text: str, schema: Schema, segment_exists: Callable[[str], bool] 
 
 def parse_unvalidated(text: str) -> Node:
     """Text form -> model, checking syntax and the size limits only."""
+    check_text_shape(text)  # tokens and parenthesis depth, before the parse spends time on them
     parser = _parser()
     try:
         tree = parser.parse(text)
