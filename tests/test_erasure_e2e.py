@@ -12,6 +12,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from indexes.durable.export_erasure import erase_from_exports
 from service.client import SegmentsClient
 from service.client_types import SegmentsError
 from tests.service_process import ServerProcess
@@ -111,3 +112,27 @@ def test_forget_customer_leaves_answers_at_once_and_disk_after_compaction(server
         again = client.ingest([{"event_id": e, "customer_id": SECRET, "type": "order_created", "ts": BASE_MS,
                                 "attrs": {"amount": "1"}} for e in SECRET_EVENTS])
         assert again.accepted == 0 and again.duplicates == len(SECRET_EVENTS)
+
+
+# --- the export rewrite on its own (indexes/durable/export_erasure.py), no server ------------------------
+def test_export_rewrite_drops_erased_rows_deletes_unattributable_files_and_stale_temporaries(tmp_path: Path) -> None:
+    exports = tmp_path / "exports"
+    (exports / "schedule-1").mkdir(parents=True)
+    tricky = 'gone, "quoted"'  # ids are free text: commas and quotes survive the CSV round trip
+    (exports / "adhoc.csv").write_text(f'customer_id,email\nkeep-1,a@x\n"{tricky.replace(chr(34), 2 * chr(34))}",b@x\n'
+                                       "gone-2,c@x\n", encoding="utf-8")
+    (exports / "schedule-1" / "20261101T000000Z.csv").write_text("email,customer_id\nd@x,keep-2\n", encoding="utf-8")
+    (exports / "emails.csv").write_text("email\ne@x\n", encoding="utf-8")
+    (exports / "old.csv.erasing").write_text("customer_id\ngone-2\n", encoding="utf-8")  # a crash's leftover
+    (exports / "running.csv.partial").write_text("customer_id\nkeep-3\n", encoding="utf-8")  # being written
+
+    outcome = erase_from_exports(tmp_path, [tricky, "gone-2", "never-exported"])
+
+    assert (exports / "adhoc.csv").read_text(encoding="utf-8") == "customer_id,email\nkeep-1,a@x\n"
+    assert outcome.rows_removed == 2 and outcome.files_rewritten == [str(exports / "adhoc.csv")]
+    assert (exports / "schedule-1" / "20261101T000000Z.csv").read_text(encoding="utf-8") == "email,customer_id\nd@x,keep-2\n"
+    assert outcome.files_deleted == [str(exports / "emails.csv")] and not (exports / "emails.csv").exists()
+    assert not (exports / "old.csv.erasing").exists()
+    assert (exports / "running.csv.partial").exists()
+    again = erase_from_exports(tmp_path, [tricky, "gone-2"])  # a repeated compaction changes nothing more
+    assert again.rows_removed == 0 and not again.files_rewritten and not again.files_deleted
