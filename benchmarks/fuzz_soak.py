@@ -5,11 +5,14 @@
     python -m benchmarks.fuzz_soak --engine atheris --target rule_text --inputs 200000
 
 The loop (default engine) mutates seed inputs - valid rules in both forms, records as JSON, msgpack and
-IngestRequest bytes, damage scripts for the log and snapshot files - with bit flips, interesting bytes,
-deletions, duplicated chunks (deeper nesting), grammar keywords and splices of two seeds; random bytes
-too. Inputs are split across targets by weight (file-system targets are ~100x slower per input). Every
-input runs under a time bound (SIGALRM: a hang is a finding); RSS is sampled with psutil every 500
-inputs and a target fails when it grows more than --rss-growth-mib above its level after warm-up.
+IngestRequest bytes, damage scripts for the log and snapshot files, choice streams for the
+structure-aware targets - with bit flips, interesting bytes, deletions, duplicated chunks (deeper
+nesting), grammar keywords and splices of two seeds; random bytes too. Inputs are split across targets
+by weight (file-system targets are ~100x slower per input). Every input runs under a time bound
+(SIGALRM: a hang is a finding); a C-level watchdog (faulthandler) ends the process with every
+thread's traceback if 100 inputs take over 300 s, for a call stuck where SIGALRM cannot interrupt it.
+RSS is sampled with psutil every 500 inputs; a target fails when it grows more than --rss-growth-mib
+above its level after warm-up.
 Findings (an exception a target does not allow, a hang) are written to --findings-dir with the
 traceback, and the run exits 1. `--engine atheris` runs one target under libFuzzer with coverage
 instrumentation of indexes/ and service/ instead (its own -timeout and -rss_limit_mb).
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import faulthandler
 import hashlib
 import json
 import random
@@ -41,6 +45,8 @@ QUICK_INPUTS = 20_000
 RSS_SAMPLE_EVERY = 500
 WARMUP_INPUTS = 2_000
 MAX_MUTATED_BYTES = 8 * 1024
+WATCHDOG_EVERY = 100  # inputs between re-arms of the C-level watchdog (re-arming costs ~30 us)
+WATCHDOG_S = 300.0  # for WATCHDOG_EVERY inputs: far above any honest run, even on a loaded machine
 # Relative cost: the file-system targets write and read files for every input.
 WEIGHTS = {"rule_text": 3, "rule_json": 3, "rule_tokens": 3, "rule_json_shaped": 3, "record_shaped": 3,
            "record_json": 2, "record_msgpack": 2, "wire_records": 3, "log_frames": 3, "log_open": 1, "log_random_file": 1,
@@ -149,6 +155,10 @@ def run_target(name: str, inputs: int, *, seed: int, timeout_s: float, rss_growt
     baseline_mib: float | None = None
     started = time.perf_counter()
     for index in range(inputs):
+        if index % WATCHDOG_EVERY == 0:
+            # SIGALRM interrupts Python code only; a call stuck in C (a regex, a decoder) is caught by
+            # this C-level watchdog, which prints every thread's traceback and ends the process.
+            faulthandler.dump_traceback_later(WATCHDOG_S, exit=True)
         data = mutator.next_input()
         try:
             with time_bound(timeout_s):
@@ -165,6 +175,7 @@ def run_target(name: str, inputs: int, *, seed: int, timeout_s: float, rss_growt
             if baseline_mib is not None:
                 run.rss_growth_mib = max(run.rss_growth_mib, rss - baseline_mib)
         run.inputs = index + 1
+    faulthandler.cancel_dump_traceback_later()
     run.seconds = time.perf_counter() - started
     if run.rss_growth_mib > rss_growth_mib:
         print(f"  FINDING {name}: RSS grew {run.rss_growth_mib:.1f} MiB after warm-up (bound {rss_growth_mib} MiB)")

@@ -26,7 +26,7 @@ from indexes.log.segment_file import SEGMENT_HEADER_BYTES
 
 pytestmark = pytest.mark.timeout(120)
 PER_INPUT_S = 5.0
-FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck))
+FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -77,7 +77,7 @@ def test_a_damaged_sealed_segment_is_refused_when_read_with_its_place(tmp_path: 
 def test_every_position_of_a_small_segment(edit: str) -> None:
     """Exhaustive over the header and the first frames: one bit flip, or a cut, at each offset."""
     size = len(scratch().segment)
-    for position in range(min(size, SEGMENT_HEADER_BYTES + 120)):
+    for position in range(min(size, SEGMENT_HEADER_BYTES + 60)):
         op = 0 if edit.startswith("flip") else 1
         log_open(bytes([0, op | (3 << 5), position >> 8, position & 0xFF]))  # 0: the one-segment log
 

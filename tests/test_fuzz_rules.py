@@ -23,7 +23,7 @@ from service.errors import InvalidArgument
 
 pytestmark = pytest.mark.timeout(120)
 PER_INPUT_S = 5.0
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 SCHEMA = Schema()
 
 
