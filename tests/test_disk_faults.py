@@ -1,15 +1,15 @@
 """Disk faults under the real server (2 Ray shards): a full disk (a real tmpfs of a few MiB: writes fail
 with ENOSPC) and failing fsyncs (EIO, injected through SEGMENTS_FAULT_FSYNC_FILE: indexes/log/
 fault_injection.py). Either way the server stops acknowledging - the batch that hit the fault and every
-later one get an error, never an ack - and after the fault is gone and the server restarted, the log
+later one get an error, never an ack - and after the fault is gone and the shards restarted (SIGKILL: Ray starts them again), the log
 opens (nothing corrupt), every acknowledged batch is there, and re-sending the unacknowledged ones (as
 a client retries) stores every record exactly once. RELIABILITY.md, "Faults"."""
 
 from __future__ import annotations
 
 import contextlib
-import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +30,7 @@ PADDING = "x" * 400  # makes the disk fill in a few hundred batches
 MAX_BATCHES = 5_000  # the disk must be full long before this
 ERRORS_AFTER_FAULT = 3  # further batches tried once the first failed: none may be acknowledged
 TMPFS_SIZE = "6m"
+RESTART_TIMEOUT_S = 120
 
 
 def batch(n: int) -> list[dict]:
@@ -62,23 +63,37 @@ def ingest_until_refused(client: SegmentsClient, first: int, fault_after: int | 
     return acknowledged, refused, errors
 
 
-def kill_server(server: ServerProcess) -> None:
-    """SIGKILL the server and what it started (a shard whose log failed need not close cleanly: recovery
-    must cope); its shard actors may outlive it by a moment and hold their logs' locks."""
+def restart_shards(server: ServerProcess) -> None:
+    """SIGKILL every shard actor process: Ray restarts them and each reopens its log (recovery cuts a
+    torn tail; a log that failed is only ever reopened, never written again)."""
     assert server.process is not None
-    children = psutil.Process(server.process.pid).children(recursive=True)
-    server.stop(signal.SIGKILL)
-    _, alive = psutil.wait_procs(children, timeout=3)
-    for straggler in alive:
-        with contextlib.suppress(psutil.Error):
-            straggler.kill()
-    psutil.wait_procs(alive, timeout=30)
+    shards = [p for p in psutil.Process(server.process.pid).children(recursive=True)
+              if "ShardActor" in " ".join(_cmdline(p))]
+    assert len(shards) == 2, shards
+    for shard in shards:
+        shard.kill()
+    psutil.wait_procs(shards, timeout=30)
+    time.sleep(1)  # the router notices the lost channels; do not read a SERVING from before the kill
+    deadline = time.monotonic() + RESTART_TIMEOUT_S
+    with SegmentsClient(server.target, timeout_s=5) as client:
+        while time.monotonic() < deadline:  # bounded by the deadline
+            with contextlib.suppress(SegmentsError):
+                if client.health() == "SERVING":
+                    return
+            time.sleep(0.2)
+    raise AssertionError(f"shards not back within {RESTART_TIMEOUT_S} s; log: {server.log_tail()}")
+
+
+def _cmdline(process: psutil.Process) -> list[str]:
+    try:
+        return process.cmdline()
+    except psutil.Error:
+        return []
 
 
 def restart_and_verify(server: ServerProcess, acknowledged: set[int], refused: list[int]) -> None:
-    """Restart on the same directory; acknowledged batches present; retried refused ones stored once."""
-    kill_server(server)
-    server.start()
+    """Shards restarted on their logs; acknowledged batches present; retried refused ones stored once."""
+    restart_shards(server)
     with SegmentsClient(server.target, timeout_s=60) as client:
         present_before_retry = client.count(f"count(page_viewed) >= {len(acknowledged)}", FAR_MS).count
         assert present_before_retry == CUSTOMERS, "an acknowledged batch was lost"
