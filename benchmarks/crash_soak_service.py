@@ -214,6 +214,8 @@ class Load:
                 if not self.running.wait(0.1):
                     continue
                 with self.lock:
+                    if not self.running.is_set():  # paused between the wait and here: take nothing
+                        continue
                     n = self.next_batch
                     self.next_batch += 1
                     self.holding += 1
@@ -272,7 +274,8 @@ class Load:
 
     def pause_and_settle(self) -> None:
         """Stop taking new batches; wait until every batch taken is acknowledged."""
-        self.running.clear()
+        with self.lock:  # a producer takes a batch under the lock, after checking `running`
+            self.running.clear()
         deadline = time.monotonic() + SETTLE_TIMEOUT_S
         while True:  # bounded by the deadline
             with self.lock:
