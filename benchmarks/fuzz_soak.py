@@ -49,7 +49,7 @@ WATCHDOG_EVERY = 100  # inputs between re-arms of the C-level watchdog (re-armin
 WATCHDOG_S = 300.0  # for WATCHDOG_EVERY inputs: far above any honest run, even on a loaded machine
 # Relative cost: the file-system targets write and read files for every input.
 WEIGHTS = {"rule_text": 3, "rule_json": 3, "rule_tokens": 3, "rule_json_shaped": 3, "record_shaped": 3,
-           "record_json": 2, "record_msgpack": 2, "wire_records": 3, "log_frames": 3, "log_open": 1, "log_random_file": 1,
+           "record_json": 2, "record_msgpack": 2, "wire_records": 3, "page_tokens": 2, "log_frames": 3, "log_open": 1, "log_random_file": 1,
            "snapshot_files": 1, "snapshot_manifest": 1}
 assert set(WEIGHTS) == set(TARGETS)
 
@@ -190,7 +190,7 @@ def split_inputs(total: int, names: list[str]) -> dict[str, int]:
     return shares
 
 
-def run_atheris(name: str, inputs: int, timeout_s: float, rss_limit_mib: int) -> int:
+def run_atheris(name: str, inputs: int, timeout_s: float, rss_limit_mib: int, findings_dir: Path) -> int:
     """One target under libFuzzer (coverage-guided); atheris exits the process when done."""
     import atheris
 
@@ -204,7 +204,9 @@ def run_atheris(name: str, inputs: int, timeout_s: float, rss_limit_mib: int) ->
     for i, data in enumerate(seeds(name)):
         (corpus_dir / f"seed-{i}").write_bytes(data)
     argv = [sys.argv[0], f"-runs={inputs}", f"-timeout={max(1, int(timeout_s))}", f"-rss_limit_mb={rss_limit_mib}",
-            f"-max_len={MAX_MUTATED_BYTES}", "-print_final_stats=1", str(corpus_dir)]
+            f"-max_len={MAX_MUTATED_BYTES}", "-print_final_stats=1", f"-artifact_prefix={findings_dir}/{name}-",
+            str(corpus_dir)]
+    findings_dir.mkdir(parents=True, exist_ok=True)
     atheris.Setup(argv, target)
     atheris.Fuzz()
     return 0
@@ -228,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.engine == "atheris":
         if len(names) != 1:
             parser.error("--engine atheris runs one --target")
-        return run_atheris(names[0], total, args.timeout_s, int(args.rss_growth_mib) + 1024)
+        return run_atheris(names[0], total, args.timeout_s, int(args.rss_growth_mib) + 1024, args.findings_dir)
     print(f"fuzz soak: {total} inputs over {len(names)} targets, seed {args.seed}, {args.timeout_s} s per input",
           flush=True)
     runs: list[TargetRun] = []

@@ -12,13 +12,15 @@ or atheris). Targets that need files keep them in one scratch directory made on 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import json
 import shutil
 import signal
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -28,6 +30,7 @@ from typing import Any
 import msgpack
 from google.protobuf.message import DecodeError
 
+from actors.api import PageTokenError
 from indexes.durable import record_codec
 from indexes.engine import Engine
 from indexes.log import FileLog, LogCorruptError
@@ -41,6 +44,7 @@ from indexes.snapshot import load_newest_snapshot, write_snapshot
 from indexes.snapshot.layout import snapshot_name
 from indexes.snapshot.manifest import FORMAT_VERSION, MANIFEST_FILE, encode_manifest, read_manifest
 from proto.segments.v1 import ingest_pb2
+from service import cursor_token, page_token
 from service.wire_records import validate_wire
 
 MAX_INPUT_BYTES = 64 * 1024  # inputs are cut to this: the readers' own limits are tested elsewhere
@@ -298,6 +302,36 @@ def wire_records(data: bytes) -> None:
     assert len(result.records) + len(result.errors) == len(request.records)
 
 
+# --- page and position tokens (opaque to clients, checksummed, not secret) -----------------------------
+_TOKEN_DIGEST = bytes(16)
+
+
+def _forged_token(body: bytes) -> str:
+    """What a client could send: any msgpack body under a valid checksum (the checksum is no secret)."""
+    checksum = hashlib.blake2b(body, digest_size=page_token.CHECKSUM_BYTES).digest()
+    return base64.urlsafe_b64encode(body + checksum).rstrip(b"=").decode("ascii")
+
+
+def page_tokens(data: bytes) -> None:
+    """Members page tokens, cursor tokens and change-log positions: PageTokenError or a value."""
+    choices = Choices(data)
+    if choices.byte() % 2:
+        text = data[1:MAX_INPUT_BYTES].decode("latin-1")
+    else:
+        fields = [choices.pick([1, 2, 0, "x"]), *(_json_value(choices, RULE_KEYS, 3) for _ in range(choices.byte() % 5))]
+        if choices.byte() % 2:
+            fields[1:2] = [choices.pick(["position", "changes", "profiles"]), choices.pick([b"", _TOKEN_DIGEST])]
+        try:
+            text = _forged_token(msgpack.packb(fields, use_bin_type=True))
+        except (TypeError, ValueError, OverflowError):
+            return  # not encodable (a surrogate, an int beyond 64 bits): no client can send it either
+    for decode in (lambda: page_token.decode(text, _TOKEN_DIGEST),
+                   lambda: cursor_token.decode(text, "changes", b""),
+                   lambda: cursor_token.decode_position(text)):
+        with suppress(PageTokenError):
+            decode()
+
+
 # --- the log ------------------------------------------------------------------------------------------
 def log_frames(data: bytes) -> None:
     """Frame walking and body decoding over arbitrary bytes (no file system)."""
@@ -504,6 +538,7 @@ TARGETS: dict[str, Target] = {
     "record_json": record_json,
     "record_msgpack": record_msgpack,
     "wire_records": wire_records,
+    "page_tokens": page_tokens,
     "log_frames": log_frames,
     "log_open": log_open,
     "log_random_file": log_random_file,
