@@ -21,7 +21,8 @@ from indexes.rules.model import MAX_DEPTH, MAX_NODES, MAX_RULE_LIST_VALUES
 from indexes.rules.text_shape import MAX_PAREN_DEPTH, MAX_RULE_TOKENS
 from indexes.schema import MAX_ATTRIBUTES_PER_EVENT, MAX_EVENT_TYPES, MAX_PROPERTIES, Schema, SchemaError
 from indexes.segments import commands as segment_commands
-from indexes.segments.errors import SegmentLimitError
+from indexes.segments import export_schedules
+from indexes.segments.errors import SegmentError, SegmentLimitError
 from indexes.values import MAX_STRING_BYTES
 from proto.segments.v1 import (
     ingest_pb2,
@@ -254,3 +255,17 @@ def test_request_lists_are_bounded(server: InProcessServer) -> None:
             assert error.code == grpc.StatusCode.INVALID_ARGUMENT, error
             assert error.violations[0].field == field, error.violations
     _wait_for(lambda: CLIENT_STREAMS.open_count(LOCAL_CLIENT) == 0)  # the refused streams were released
+
+
+def test_export_schedules_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(export_schedules, "MAX_EXPORT_SCHEDULES", 2)
+    engine = Engine(tz="UTC")
+    segment = engine.create_segment("Exported", "order_count >= 1", now_ms=AS_OF)
+    schedule = {"op": export_schedules.SCHEDULE, "id": segment.id, "every": "daily", "columns": ["customer_id"]}
+    with pytest.raises(SegmentError) as caught:
+        engine.segment_command({**schedule, "mandatory": ["customer_id"] * 2}, now_ms=AS_OF)
+    assert caught.value.field == "mandatory"
+    for _ in range(2):
+        engine.segment_command(schedule, now_ms=AS_OF)
+    with pytest.raises(SegmentLimitError, match="2 export schedules exist"):
+        engine.segment_command(schedule, now_ms=AS_OF)

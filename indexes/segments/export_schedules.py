@@ -22,7 +22,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from indexes.schema import Schema
-from indexes.segments.errors import SegmentConflictError, SegmentError, SegmentNotFoundError
+from indexes.segments.errors import (
+    SegmentConflictError,
+    SegmentError,
+    SegmentLimitError,
+    SegmentNotFoundError,
+)
 
 SCHEDULE = "schedule_export"
 UNSCHEDULE = "unschedule_export"
@@ -33,6 +38,8 @@ MODES = ("full", "changes")
 SCHEDULE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 GENERATED_PREFIX = "exp_"
 MAX_RUNS_KEPT = 1000  # per schedule; older runs are dropped from the history (their files stay)
+# Live schedules per workspace: each runs a full export once per period; more is SegmentLimitError.
+MAX_EXPORT_SCHEDULES = 1_000
 _FIELDS = {
     SCHEDULE: {"op", "id", "schedule", "every", "mode", "columns", "mandatory"},
     UNSCHEDULE: {"op", "id", "schedule"},
@@ -149,6 +156,8 @@ def resolve_export_command(command: dict, catalog: Any, schema: Schema) -> dict:
             raise SegmentError("schedule", "1..64 letters, digits, '_' or '-'")
         if schedule_id in exports.schedules:
             raise SegmentConflictError("schedule", f"export schedule {schedule_id!r} exists")
+        if len(exports.live()) >= MAX_EXPORT_SCHEDULES:
+            raise SegmentLimitError("schedule", f"{MAX_EXPORT_SCHEDULES} export schedules exist; delete one first")
         every = command.get("every")
         if every not in PERIODS:
             raise SegmentError("every", f"one of {', '.join(PERIODS)}")
@@ -159,6 +168,8 @@ def resolve_export_command(command: dict, catalog: Any, schema: Schema) -> dict:
         if not 1 <= len(columns) <= MAX_COLUMNS:
             raise SegmentError("columns", f"1..{MAX_COLUMNS} columns")
         mandatory = _names(command.get("mandatory", []), "mandatory", schema)
+        if len(mandatory) > len(columns):
+            raise SegmentError("mandatory", f"{len(mandatory)} entries for {len(columns)} columns")
         for i, name in enumerate(mandatory):
             if name not in columns:
                 raise SegmentError(f"mandatory[{i}]", "must be one of the columns")
