@@ -31,6 +31,13 @@ def _field_value(value: Any) -> Any:
     return text if len(text) <= MAX_FIELD_CHARS else text[:MAX_FIELD_CHARS] + "..."
 
 
+def _fields(record: logging.LogRecord) -> list[tuple[str, Any]]:
+    """What the call passed with `extra=`; private attributes (Ray stamps `_ray_timestamp_ns` on every
+    record) are not fields."""
+    return [(key, value) for key, value in vars(record).items()
+            if key not in _RECORD_ATTRIBUTES and not key.startswith("_")]
+
+
 class JsonLogFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -39,8 +46,8 @@ class JsonLogFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        for key, value in vars(record).items():
-            if key not in _RECORD_ATTRIBUTES and key not in entry:
+        for key, value in _fields(record):
+            if key not in entry:
                 entry[key] = _field_value(value)
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
@@ -57,8 +64,7 @@ class TextLogFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        fields = [f"{key}={_field_value(value)}" for key, value in vars(record).items()
-                  if key not in _RECORD_ATTRIBUTES]
+        fields = [f"{key}={_field_value(value)}" for key, value in _fields(record)]
         return f"{line} [{' '.join(fields)}]" if fields else line
 
 

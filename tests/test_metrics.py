@@ -142,6 +142,7 @@ def test_log_lines_are_json_objects_with_rpc_fields(server: ServerProcess) -> No
     entries = _log_entries(server)  # every line parses: json.loads raised otherwise
     assert all({"ts", "level", "logger", "msg"} <= set(entry) for entry in entries)
     assert all(entry["ts"].endswith("Z") for entry in entries)
+    assert not [key for entry in entries for key in entry if key.startswith("_")]  # e.g. Ray's _ray_timestamp_ns
     rpc = [entry for entry in entries if entry["logger"] == "segments.rpc"]
     failed = [entry for entry in rpc if entry["code"] == "INVALID_ARGUMENT"]
     assert failed and failed[-1]["level"] == "INFO" and failed[-1]["method"] == "/segments.v1.QueryService/Count"
