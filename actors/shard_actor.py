@@ -23,6 +23,7 @@ spread, docs/SCALING.md) does not listen on the socket: the router sends the sam
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import ray
@@ -96,6 +97,9 @@ class ShardActor:
         self._service = ShardService(shard, data_dir, shard_path, **options)
         self._methods = channel_methods(self._service)
         self._node_id = ray.get_runtime_context().get_node_id()
+        # Tells the router a restarted actor from the one it connected to: Ray calls follow the handle to
+        # the new incarnation silently, where a socket would break.
+        self._incarnation = uuid.uuid4().hex
         # The Unix socket only where the router is (its directory exists on the router's machine only);
         # a shard on another node is called through `channel_call` (actors/remote_channel.py).
         # Listening before the workspace is open: calls then get ShardUnavailableError, as on Ray.
@@ -104,9 +108,15 @@ class ShardActor:
             self._channel = ChannelServer(channel_path, self._methods, CONCURRENCY_GROUPS, f"shard-{shard}")
 
     @ray.method(concurrency_group="control")
-    def location(self) -> tuple[str, bool]:
-        """(the Ray node this incarnation runs on, whether it serves the Unix-socket channel)."""
-        return self._node_id, self._channel is not None
+    def probe(self) -> tuple[str, str | None, str]:
+        """The router's health probe: `state()` and this incarnation's id."""
+        state, reason = self._service.state()
+        return state, reason, self._incarnation
+
+    @ray.method(concurrency_group="control")
+    def location(self) -> tuple[str, bool, str]:
+        """(the Ray node this incarnation runs on, whether it serves the Unix-socket channel, its id)."""
+        return self._node_id, self._channel is not None, self._incarnation
 
     @ray.method(concurrency_group="control")
     def method_groups(self) -> dict[str, str]:

@@ -10,9 +10,11 @@ calls, its channel (actors/shard_channel.py), and the mapping of failures to the
 * A call in flight when the actor died fails when its connection breaks: it becomes
   ShardUnavailableError, and the shard is marked down until a state probe finds it SERVING again and
   the channel is reconnected. While down, calls fail at once instead of waiting for a restart.
-* Probes are Ray calls (`state()`), one outstanding per shard at a time (never a pile of them behind a
-  restarting actor), polled without blocking by the cluster's monitor task. A probe is what tells
-  that a restarted actor has recovered; the channel is then reconnected.
+* Probes are Ray calls (`probe()`: the state and the actor incarnation's id), one outstanding per shard
+  at a time (never a pile of them behind a restarting actor), polled without blocking by the cluster's
+  monitor task. A probe is what tells that a restarted actor has recovered; the channel is then
+  reconnected. A probe answered by another incarnation than the channel's means a restart the channel
+  did not see (Ray calls follow the handle): the channel is dropped and made again.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class ShardClient:
         self._channel: Channel | None = None
         self.node_id: str | None = None  # the Ray node of the incarnation last connected to
         self.transport: str | None = None  # UNIX_SOCKET or RAY_CALLS, for that incarnation
+        self.incarnation: str | None = None  # the id of the actor incarnation the channel is connected to
         self._connecting: asyncio.Task[None] | None = None
         self.max_inflight_calls = max_inflight_calls
         self.inflight = 0
@@ -125,7 +128,7 @@ class ShardClient:
         channel: Channel
         try:
             # Where this incarnation runs decides the transport: the socket exists only on the router's node.
-            node_id, serves_socket = await self.handle.location.remote()
+            node_id, serves_socket, incarnation = await self.handle.location.remote()
             if serves_socket:
                 channel = await ShardChannel.connect(self.channel_path, on_closed=self._channel_closed)
             else:
@@ -137,6 +140,9 @@ class ShardClient:
             self._channel.close()
         self._channel = channel
         self.node_id, self.transport = node_id, UNIX_SOCKET if serves_socket else RAY_CALLS
+        self.incarnation = incarnation
+        if self.state == SERVING:
+            self.reason = None
 
     def _channel_closed(self, channel: Channel, reason: str) -> None:
         """The connection broke without a call noticing: the shard restarts (health NOT_SERVING now,
@@ -160,7 +166,7 @@ class ShardClient:
         interval_ms = PROBE_INTERVAL_SERVING_MS if self.serving else PROBE_INTERVAL_DOWN_MS
         if now_s - self._probed_s >= interval_ms / 1000:
             try:
-                self._probe = self.handle.state.remote().future()
+                self._probe = self.handle.probe.remote().future()
             except Exception as exc:  # Ray itself is going away: the monitor must go on answering
                 self.mark_down(FAILED, f"cannot probe: {exc!r}")
                 self._probed_s = now_s
@@ -169,7 +175,7 @@ class ShardClient:
 
     def _read_probe(self, probe: concurrent.futures.Future) -> None:
         try:
-            state, reason = probe.result(timeout=0)
+            state, reason, incarnation = probe.result(timeout=0)
         except RayActorError as exc:
             self.mark_down(RECOVERING, f"actor restarting ({type(exc).__name__})")
             if self._channel is not None:
@@ -181,5 +187,11 @@ class ShardClient:
         except Exception as exc:  # the actor cannot even answer its state: say why in stats
             self.mark_down(FAILED, f"health probe failed: {exc!r}")
             return
+        if self._channel is not None and incarnation != self.incarnation:
+            # Restarted without the channel noticing (a Ray channel is not broken by a restart): the new
+            # incarnation may run elsewhere, so the transport is chosen again.
+            self._channel.close()
+            self._channel = None
+            reason = reason or "restarted: reconnecting"
         self.state, self.reason = state, reason
         self._connect_when_serving()

@@ -8,10 +8,10 @@ called over their Unix socket, those on the workers through Ray (actors/remote_c
 transports are exercised, and after the removal the moved shards are reached through whichever
 transport their new node needs.
 
-Producers retry a batch until it is acknowledged (as a client does on UNAVAILABLE), so all batches are
-acknowledged in the end; a batch whose commit failed on a lost shard may already be stored on the
+Producers ingest without pause from before the removal until after the shards are back, and retry a
+batch until it is acknowledged (as a client does on UNAVAILABLE), so all batches are acknowledged; a batch whose commit failed on a lost shard may already be stored on the
 others, and its retry must store each record exactly once. Answers are compared with the embedded
-engine fed every batch once.
+engine and the reference evaluator (tests/reference.py) fed every batch once.
 
 The nodes detect a dead peer quickly here (GCS health checks every 500 ms, 5 misses): Ray's defaults
 (3 s x 5) would make the test wait ~15 s for the removal to be noticed.
@@ -48,6 +48,8 @@ from actors.shard_client import RAY_CALLS, UNIX_SOCKET
 from indexes.engine import Engine
 from indexes.log import LogLockedError
 from indexes.log.fsio import DirLock
+from indexes.records import validate_batch
+from tests.reference import ReferenceEvaluator
 
 T = TypeVar("T")
 Run = Callable[[Coroutine[Any, Any, T]], T]
@@ -57,9 +59,9 @@ SHARDS = 4
 SHARD_UNITS_PER_NODE = 2  # 3 nodes x 2 = 6 slots for 4 shards; 4 left after one node goes
 NODE_OBJECT_STORE_BYTES = 80 * 1024 * 1024
 CUSTOMERS = 12
-BATCHES = 90
 PRODUCERS = 2
 REMOVE_AFTER_BATCHES = 25
+AFTER_RECOVERY_BATCHES = 20  # acknowledged after the moved shards are back: ingest resumed on them
 RETRY_DEADLINE_S = 90
 HEALTH_CHECKS = {"health_check_initial_delay_ms": 0, "health_check_period_ms": 500,
                  "health_check_timeout_ms": 500, "health_check_failure_threshold": 5}
@@ -133,16 +135,19 @@ def test_spread_shards_survive_losing_a_node_under_load(ray_nodes: RayTestCluste
         moved = [s for s, node in enumerate(before) if node == victim_id]
 
         acknowledged: list[int] = []
-        retries = [0]
+        next_batch = [0]
+        stop = asyncio.Event()
 
-        async def produce(first: int) -> None:
-            for n in range(first, BATCHES, PRODUCERS):
+        async def produce() -> None:
+            # Until stopped: each batch retried until acknowledged, as a client does on UNAVAILABLE.
+            while not stop.is_set():
+                n = next_batch[0]
+                next_batch[0] += 1
                 deadline = time.monotonic() + RETRY_DEADLINE_S
                 while True:  # bounded by the deadline
                     try:
                         outcome = await cluster.ingest(batch(n))
                     except (ShardUnavailableError, OverloadedError):
-                        retries[0] += 1
                         assert time.monotonic() < deadline, f"batch {n} not acknowledged in {RETRY_DEADLINE_S} s"
                         await asyncio.sleep(0.05)
                         continue
@@ -150,43 +155,62 @@ def test_spread_shards_survive_losing_a_node_under_load(ray_nodes: RayTestCluste
                     acknowledged.append(n)
                     break
 
-        async def scenario() -> None:
-            producers = [asyncio.get_running_loop().create_task(produce(k)) for k in range(PRODUCERS)]
+        async def until(condition: Callable[[], bool], what: str) -> None:
             deadline = time.monotonic() + RETRY_DEADLINE_S
-            while len(acknowledged) < REMOVE_AFTER_BATCHES:  # bounded by the deadline
-                assert time.monotonic() < deadline, f"only {len(acknowledged)} batches acknowledged"
+            while not condition():  # bounded by the deadline
+                assert time.monotonic() < deadline, f"not {what} after {RETRY_DEADLINE_S} s"
                 await asyncio.sleep(0.01)
-            await cluster.snapshot()  # the moved shards restart from a snapshot plus the log after it
-            # Killed without a graceful stop, in a thread: the router's loop keeps serving meanwhile.
-            await asyncio.to_thread(ray_nodes.remove_node, workers[victim_id], False)
-            await asyncio.gather(*producers)
-            await cluster.wait_serving(RETRY_DEADLINE_S * 1000)
 
-        run(scenario())
-        assert sorted(acknowledged) == list(range(BATCHES))
-        assert retries[0] > 0, "the node removal did not interrupt any ingest"
+        def moved_back() -> bool:
+            # The router is connected to a new incarnation of every moved shard, on another node.
+            locations = cluster.shard_locations()
+            return cluster.serving() and all(locations[s][0] not in (None, victim_id) for s in moved)
+
+        async def scenario() -> int:
+            producers = [asyncio.get_running_loop().create_task(produce()) for _ in range(PRODUCERS)]
+            try:
+                await until(lambda: len(acknowledged) >= REMOVE_AFTER_BATCHES, "enough batches acknowledged")
+                await cluster.snapshot()  # the moved shards restart from a snapshot plus the log after it
+                # Killed without a graceful stop, in a thread: the router's loop keeps serving meanwhile.
+                await asyncio.to_thread(ray_nodes.remove_node, workers[victim_id], False)
+                await until(moved_back, "the moved shards back on other nodes")
+                recovered_at = len(acknowledged)
+                await until(lambda: len(acknowledged) >= recovered_at + AFTER_RECOVERY_BATCHES, "ingest resumed")
+            finally:
+                stop.set()
+                await asyncio.gather(*producers)
+            return recovered_at
+
+        recovered_at = run(scenario())
+        batches = len(acknowledged)
+        assert sorted(acknowledged) == list(range(batches))  # every batch sent was acknowledged, once
+        assert recovered_at >= REMOVE_AFTER_BATCHES and batches >= recovered_at + AFTER_RECOVERY_BATCHES
 
         after = actor_nodes(cluster)
         assert victim_id not in after and all(after[s] != victim_id for s in moved)
         assert [after[s] for s in range(SHARDS) if s not in moved] == [before[s] for s in range(SHARDS) if s not in moved]
+        assert [loc for loc, _ in cluster.shard_locations()] == after
         for node_id, transport in cluster.shard_locations():
             assert transport == (UNIX_SOCKET if node_id == head_id else RAY_CALLS)
 
         stats = run(cluster.stats())
-        assert stats.events == BATCHES * CUSTOMERS  # exactly once: one row per acknowledged event
-        assert sum(s.event_ids for s in stats.shards) == BATCHES * CUSTOMERS
-        reference = Engine(tz="UTC")
-        for n in range(BATCHES):
-            reference.ingest(batch(n))
-        as_of_ms = 1_000_000 + BATCHES * 1000
+        assert stats.events == batches * CUSTOMERS  # exactly once: one row per acknowledged event
+        assert sum(s.event_ids for s in stats.shards) == batches * CUSTOMERS
+        engine = Engine(tz="UTC")  # the embedded engine and the naive reference, fed every batch once
+        reference = ReferenceEvaluator(tz="UTC")
+        for n in range(batches):
+            engine.ingest(batch(n))
+            reference.apply(validate_batch(batch(n), reference.schema).records)
+        as_of_ms = 1_000_000 + batches * 1000
         for rule in RULES:
-            expected = reference.members(rule, as_of_ms)
+            expected = engine.members(rule, as_of_ms)
+            assert set(expected) == reference.members(engine.load_rule(rule), as_of_ms), rule
             assert run(cluster.count(rule, as_of_ms)).count == len(expected), rule
             page = run(cluster.members_page(rule, as_of_ms, None, 100))
             assert page.customer_ids == expected and not page.has_more, rule
         # Every id is remembered on the moved shards too: a replay of the history is all duplicates.
-        again = run(cluster.ingest([r for n in range(0, BATCHES, 9) for r in batch(n) if "event_id" in r]))
-        assert again.accepted == 0 and again.duplicates == len(range(0, BATCHES, 9)) * CUSTOMERS
+        again = run(cluster.ingest([r for n in range(0, batches, 9) for r in batch(n) if "event_id" in r]))
+        assert again.accepted == 0 and again.duplicates == len(range(0, batches, 9)) * CUSTOMERS
     finally:
         run(cluster.close())
 
