@@ -43,6 +43,9 @@ TZ = "Europe/Istanbul"
 DECLARATIONS = [{"declare": {"property": "loyalty_tier", "type": "enum", "values": ["gold", "silver"]}},
                 {"declare": {"event": "return_requested", "attributes": {"amount": "number"}}}]
 SEGMENT_RULES = {"vip": "order_count >= 3 and lifetime_value > 100", "gold": 'loyalty_tier = "gold"'}
+# Saved before any data, so every batch is maintained on its own in the replays (its change log too).
+EARLY_SEGMENT_RULES = {"early": "count(order_created) >= 2 and count(page_viewed, last 30 days) >= 1"}
+ALL_SEGMENTS = {**SEGMENT_RULES, **EARLY_SEGMENT_RULES}
 EXTRA_RULES = ['loyalty_tier = "silver" or sum(return_requested.amount) >= 10',
                "order_count >= 2 and not tags has \"vip\"", "count(page_viewed, last 30 days) >= 2"]
 ERASED = 25  # customers erased; shard 0 is compacted afterwards (its log keeps tombstones only)
@@ -93,8 +96,9 @@ def build(root: Path, shards: int, batches: list[list[dict]], tz: str = TZ) -> C
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """A 2-shard shop: generated customers and events, declarations, two saved segments, erasures
-    (compacted on shard 0), duplicates; the reference evaluator fed the same records."""
+    """A 2-shard shop: generated customers and events, declarations, saved segments (one from before
+    the data, two after), erasures (compacted on shard 0), duplicates; the reference evaluator fed the
+    same records."""
     data = generate_columns(1200, 15_000, seed=5)
     batches = [DECLARATIONS] + list(iter_records(data, 2500))
     customers = [f"c{i}" for i in range(data.customers)]
@@ -105,11 +109,18 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     erased = customers[3 : 3 + ERASED]
     batches.append([{"forget_customer": c, "ts": data.as_of_ms} for c in erased])
     root = tmp_path_factory.mktemp("shop")
-    layout = build(root, 2, batches)
+    layout = build(root, 2, batches[:1])
     cluster = Sharded(layout)
-    for engine in cluster.engines:  # every shard stores the same commands, as the router sends them
-        for segment_id, rule in SEGMENT_RULES.items():
-            engine.create_segment(segment_id.upper(), rule, segment_id=segment_id, now_ms=data.as_of_ms)
+
+    def create(segments: dict[str, str]) -> None:
+        for engine in cluster.engines:  # every shard stores the same commands, as the router sends them
+            for segment_id, rule in segments.items():
+                engine.create_segment(segment_id.upper(), rule, segment_id=segment_id, now_ms=data.as_of_ms)
+
+    create(EARLY_SEGMENT_RULES)
+    for batch in batches[1:]:
+        cluster.ingest(batch)
+    create(SEGMENT_RULES)
     cluster.close()
     compact(layout.shard_dir(0))
     reference = ReferenceEvaluator(tz=TZ)
@@ -118,6 +129,21 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     rules_by_text = [rule for _, rule in load_seed_suite(paths.SEED_SUITE, placeholders(data))] + EXTRA_RULES
     yield {"root": root, "batches": batches, "reference": reference, "rules": rules_by_text, "as_of_ms": data.as_of_ms,
            "erased": erased, "customers": customers}
+
+
+def change_log_members(engine: DurableEngine, segment_id: str) -> set[str]:
+    """A segment's members on one shard, replayed from its change log (entered / exited)."""
+    members: set[str] = set()
+    after: int | None = None
+    for _ in range(10_000):  # bounded: each page moves past up to `limit` entries
+        page = engine.segment_changes([segment_id], after_seq=after, limit=10_000)
+        for entry in page.entries:
+            if entry.customer_id is not None:
+                (members.add if entry.entered else members.discard)(entry.customer_id)
+        if len(page.entries) < 10_000:
+            return members
+        after = page.next_after_seq
+    raise AssertionError("change log longer than expected")
 
 
 def answers(cluster: Sharded, shop: dict[str, Any]) -> list[int]:
@@ -138,7 +164,7 @@ def test_reshard_2_to_3_to_2_keeps_every_answer(shop: dict[str, Any]) -> None:
     root: Path = shop["root"]
     before = Sharded(open_layout(root))
     expected = check_against_reference(before, shop)
-    members = {segment_id: before.segment_members(segment_id) for segment_id in SEGMENT_RULES}
+    members = {segment_id: before.segment_members(segment_id) for segment_id in ALL_SEGMENTS}
     assert all(members.values()) and not members["vip"] & set(shop["erased"])
     epochs = [engine.segment_changes(limit=1).epoch for engine in before.engines]
     assert epochs == [1, 0]  # shard 0 was compacted
@@ -147,7 +173,7 @@ def test_reshard_2_to_3_to_2_keeps_every_answer(shop: dict[str, Any]) -> None:
     for shards, generation in ((3, 1), (2, 2)):
         report = reshard(root, shards)
         assert (report.old_shards, report.new_shards, report.generation) == (5 - shards, shards, generation)
-        assert report.replicated_records == len(DECLARATIONS) + len(SEGMENT_RULES)  # one copy each, not two
+        assert report.replicated_records == len(DECLARATIONS) + len(ALL_SEGMENTS)  # one copy each, not two
         assert report.duplicate_replicas == (5 - shards - 1) * report.replicated_records
         assert report.tombstone_digests > 0  # shard 0's compaction, kept through 3 -> 2 too
         layout = open_layout(root)
@@ -156,7 +182,7 @@ def test_reshard_2_to_3_to_2_keeps_every_answer(shop: dict[str, Any]) -> None:
         after = Sharded(layout)
         try:
             assert check_against_reference(after, shop) == expected
-            assert {s: after.segment_members(s) for s in SEGMENT_RULES} == members
+            assert {s: after.segment_members(s) for s in ALL_SEGMENTS} == members
             # A new change-log epoch on every shard: no position read before the reshard resumes.
             new_epochs = [engine.segment_changes(limit=1).epoch for engine in after.engines]
             assert min(new_epochs) > max(epochs)
@@ -164,7 +190,9 @@ def test_reshard_2_to_3_to_2_keeps_every_answer(shop: dict[str, Any]) -> None:
                 after.engines[0].segment_changes(after_seq=0, epoch=max(epochs))
             epochs = new_epochs
             for engine in after.engines:  # saved segments and declarations on every new shard
-                assert {v.id for v in engine.list_segments()} == set(SEGMENT_RULES)
+                assert {v.id for v in engine.list_segments()} == set(ALL_SEGMENTS)
+                for segment_id in ALL_SEGMENTS:  # each new shard's change log was rebuilt to its bitmap
+                    assert change_log_members(engine, segment_id) == set(engine.segment_members(segment_id))
                 assert "loyalty_tier" in engine.schema.properties
             # Idempotency follows the events: every id of the history is a duplicate, erased and
             # compacted customers' included; erased customers stay erased.
