@@ -27,7 +27,9 @@ from actors.placement import is_declaration, route_batch
 from actors.reshard import ReshardError, reshard
 from benchmarks.generator import generate_columns, iter_records, load_seed_suite, placeholders
 from indexes.durable import DurableEngine, compact
-from indexes.log import LogLockedError
+from indexes.durable.engine import LOG_DIR
+from indexes.durable.record_codec import EVENT
+from indexes.log import FileLog, LogLockedError
 from indexes.log.fsio import DirLock
 from indexes.records import validate_batch
 from indexes.rules import format_rule
@@ -263,6 +265,22 @@ def test_a_failure_before_the_commit_point_leaves_the_old_layout(tmp_path: Path,
     new = Sharded(open_layout(tmp_path))
     assert new.count("count(page_viewed) >= 10", 10**13) == 40
     new.close()
+
+
+def test_a_torn_batch_of_an_old_shard_is_not_carried_over(tmp_path: Path) -> None:
+    """Records a crash left without their commit mark were never acknowledged: replay ignores them, and
+    so does the reshard (the old shard's open writes their abort mark first)."""
+    layout = small_shop(tmp_path)
+    torn = [[EVENT, "k1", 2_000_000, "page_viewed:", "torn-1"], [EVENT, "k2", 2_000_001, "page_viewed:", "torn-2"]]
+    with FileLog(layout.shard_dir(0) / LOG_DIR, sync="never") as log:
+        log.append(torn)  # no commit mark: a batch torn by a crash
+    reshard(tmp_path, 3)
+    new = Sharded(open_layout(tmp_path))
+    try:
+        assert sum(engine.stats().events for engine in new.engines) == 400
+        assert new.ingest([{"event_id": "torn-1", "customer_id": "k1", "type": "page_viewed", "ts": 5}]) == (1, 0)
+    finally:
+        new.close()
 
 
 def test_refusals_change_nothing(tmp_path: Path) -> None:
