@@ -12,7 +12,7 @@ start it again (docs/SCALING.md). Holding DATA_DIR/LOCK, the lock a running serv
    shard's clock is the old cluster's;
 3. opens each new shard (a full replay: it is checked to apply), compares the totals (customers,
    events), the schema and the catalog with the old shards', and writes a snapshot so the first
-   start does not replay again;
+   start does not replay again (actors/reshard_check.py; steps 1 and 3 open `jobs` shards at once);
 4. rewrites cluster.json atomically with the new count and generation: the commit point. A crash or
    an error before it leaves the old layout in use; running the command again starts over (the
    unfinished generation's directory is removed first);
@@ -47,28 +47,17 @@ from actors.layout import (
     generation_path,
     open_layout,
 )
+from actors.reshard_check import MAX_JOBS, ReshardError, check_same, summarize
 from actors.reshard_logs import BatchRouter, commit_item, committed_batches, merged_batches
-from indexes.durable import DurableEngine
 from indexes.durable.engine import LOG_DIR
 from indexes.durable.record_codec import LogItem
 from indexes.durable.workspace import open_workspace, write_atomically
 from indexes.log import FileLog
 from indexes.log.fsio import DirLock, fsync_dir
-from indexes.schema import Schema
 
 # Items buffered per new shard before one append: few large writes instead of one per old batch.
 FLUSH_ITEMS = 8_192
 Progress = Callable[[str], None]
-
-
-class ReshardError(ValueError):
-    """The data directory cannot be resharded as asked; nothing was changed."""
-
-
-@dataclass(frozen=True)
-class ShardTotals:
-    customers: int
-    events: int
 
 
 @dataclass(frozen=True)
@@ -95,20 +84,17 @@ class _Written:
     tombstone_digests: int
 
 
-@dataclass(frozen=True)
-class _Summary:
-    totals: list[ShardTotals]
-    schema: Schema
-    catalog: dict
-
-
-def reshard(data_dir: str | Path, shards: int, *, keep_old: bool = False, progress: Progress | None = None) -> ReshardReport:
-    """Rebuild `data_dir` with `shards` shards (see the module docstring). ReshardError, or
-    LogLockedError when a server (or another command) holds the directory; nothing changes then."""
+def reshard(data_dir: str | Path, shards: int, *, keep_old: bool = False, jobs: int = 1,
+            progress: Progress | None = None) -> ReshardReport:
+    """Rebuild `data_dir` with `shards` shards (see the module docstring); `jobs` shards are opened
+    at once (each in a process of its own when more than one). ReshardError, or LogLockedError when a
+    server (or another command) holds the directory; nothing changes then."""
     started = time.perf_counter()
     say = progress or (lambda _message: None)
     if type(shards) is not int or not 1 <= shards <= MAX_SHARDS:
         raise ReshardError(f"--shards must be 1..{MAX_SHARDS} (got {shards!r})")
+    if type(jobs) is not int or not 1 <= jobs <= MAX_JOBS:
+        raise ReshardError(f"--jobs must be 1..{MAX_JOBS} (got {jobs!r})")
     root = Path(data_dir).resolve()
     if not (root / CLUSTER_FILE).is_file():
         raise ReshardError(f"{root} is not a cluster data directory ({CLUSTER_FILE} missing)")
@@ -126,14 +112,14 @@ def reshard(data_dir: str | Path, shards: int, *, keep_old: bool = False, progre
         staging = root / generation_path(new.generation)
         shutil.rmtree(staging, ignore_errors=True)  # an earlier attempt that did not finish: start over
         say(f"reading {old.shards} shards")
-        before = _summary(old, [old.shard_dir(s) for s in range(old.shards)], snapshot=False)
+        before = summarize([old.shard_dir(s) for s in range(old.shards)], old.tz, snapshot=False, jobs=jobs)
         say(f"old shards hold {sum(t.customers for t in before.totals)} customers, "
             f"{sum(t.events for t in before.totals)} events; writing {shards} new shards in {staging.name}")
         try:
             written = _write_generation(old, new, say)
             say(f"opening {shards} new shards (full replay) to check and snapshot them")
-            after = _summary(new, [new.shard_dir(s) for s in range(shards)], snapshot=True)
-            _check_same(before, after)
+            after = summarize([new.shard_dir(s) for s in range(shards)], new.tz, snapshot=True, jobs=jobs)
+            check_same(before, after)
             fsync_dir(staging, os.fsync)  # the new shard directories' entries, before they are committed to
             fsync_dir(root, os.fsync)
         except BaseException:
@@ -202,43 +188,6 @@ def _closing(log: FileLog):  # type: ignore[no-untyped-def]
         yield log
     finally:
         log.close()
-
-
-def _summary(layout: ClusterLayout, shard_dirs: list[Path], *, snapshot: bool) -> _Summary:
-    """Totals per shard, and the schema and catalog, which every shard must hold alike."""
-    totals: list[ShardTotals] = []
-    schemas: list[Schema] = []
-    catalogs: list[dict] = []
-    for shard_dir in shard_dirs:
-        engine = DurableEngine.open(shard_dir, layout.tz, create=False)
-        try:
-            stats = engine.stats()
-            totals.append(ShardTotals(stats.customers, stats.events))
-            schemas.append(engine.schema.copy())
-            with engine.read_state() as inner:
-                catalogs.append(inner.segments.catalog.to_plain())
-            if snapshot:
-                engine.snapshot()
-        finally:
-            engine.close()
-    for shard, (schema, catalog) in enumerate(zip(schemas, catalogs, strict=True)):
-        if schema != schemas[0] or catalog != catalogs[0]:
-            what = "schema" if schema != schemas[0] else "saved-segment catalog"
-            raise ReshardError(f"shard {shard} and shard 0 hold different {what}s: start the server once "
-                               "(it brings lagging shards in line), stop it, and reshard then")
-    return _Summary(totals, schemas[0], catalogs[0])
-
-
-def _check_same(before: _Summary, after: _Summary) -> None:
-    for name in ("customers", "events"):
-        old = sum(getattr(t, name) for t in before.totals)
-        new = sum(getattr(t, name) for t in after.totals)
-        if old != new:
-            raise ReshardError(f"the new shards hold {new} {name}, the old ones {old}: nothing was changed")
-    if after.schema != before.schema:
-        raise ReshardError("the new shards' schema differs from the old one: nothing was changed")
-    if after.catalog != before.catalog:
-        raise ReshardError("the new shards' saved-segment catalog differs from the old one: nothing was changed")
 
 
 def _remove_generation(layout: ClusterLayout) -> None:

@@ -1,6 +1,6 @@
 """Resharding benchmark: how long the documented pause of `segments reshard` lasts.
 
-    python -m benchmarks.reshard --customers 50000 --events 500000 --from 2 --to 3 [--data-dir DIR] [--keep]
+    python -m benchmarks.reshard --customers 50000 --events 500000 --from 2 --to 3 [--jobs N] [--data-dir DIR] [--keep]
 
 1. Builds a --from-shard data directory the way the cluster stores records (each record on its
    customer's shard, benchmarks/generator.py data, sync=never; not timed), and counts the seed rules.
@@ -54,6 +54,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=500_000)
     parser.add_argument("--from", dest="old_shards", type=int, default=2)
     parser.add_argument("--to", dest="new_shards", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=1, help="shards opened at once (processes)")
     parser.add_argument("--data-dir", type=Path, help="where to build (default: a temporary directory)")
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
     parser.add_argument("--json", type=Path, help="write the figures here")
@@ -65,7 +66,8 @@ def main() -> None:
         *before, as_of_ms = counts_and_as_of
         build_s = time.perf_counter() - started
         phases: list[tuple[float, str]] = []
-        report = reshard(root, args.new_shards, progress=lambda m: phases.append((time.perf_counter(), m)))
+        report = reshard(root, args.new_shards, jobs=args.jobs,
+                         progress=lambda m: phases.append((time.perf_counter(), m)))
         layout = open_layout(root)
         engines = [DurableEngine.open(layout.shard_dir(s), sync="never", create=False) for s in range(layout.shards)]
         try:
@@ -77,7 +79,7 @@ def main() -> None:
         assert after == before, "a seed-rule count changed across the reshard"
         figures = {
             "customers": args.customers, "events": args.events, "records": records,
-            "from_shards": args.old_shards, "to_shards": args.new_shards, "build_s": round(build_s, 1),
+            "from_shards": args.old_shards, "to_shards": args.new_shards, "jobs": args.jobs, "build_s": round(build_s, 1),
             "reshard_s": round(report.seconds, 2), "records_per_s": round(report.routed_records / report.seconds),
             "batches": report.batches, "seed_rules_equal": len(rules), "reopen_and_count_s": round(time.perf_counter() - opened_s, 2),
             "phases": [(round(t - phases[0][0], 2), message) for t, message in phases] if phases else [],

@@ -248,7 +248,7 @@ def test_a_failure_before_the_commit_point_leaves_the_old_layout(tmp_path: Path,
     def broken_check(*_args: Any) -> None:
         raise RuntimeError("injected failure after the new shards were written")
 
-    monkeypatch.setattr(reshard_module, "_check_same", broken_check)
+    monkeypatch.setattr(reshard_module, "check_same", broken_check)
     with pytest.raises(RuntimeError, match="injected"):
         reshard(tmp_path, 3)
     assert (tmp_path / CLUSTER_FILE).read_bytes() == cluster_json
