@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pyroaring import BitMap
 
 from indexes.shard import bitmaps
-from indexes.shard.bitmaps import bitmap_from_mask, bitmap_from_mask_by_ids
+from indexes.shard.bitmaps import bitmap_from_mask, bitmap_from_mask_by_ids, in_bitmap, in_sorted
 
 
 @st.composite
@@ -61,3 +62,12 @@ def test_popcount_fallback_equals_bitwise_count() -> None:
 def test_unsorted_ids_build_the_same_bitmap(ids: list[int], size_extra: int) -> None:
     array = np.array(ids, dtype=np.uint32)
     assert bitmaps.bitmap_from_unsorted_ids(array, 1000 + size_extra) == bitmaps.bitmap_from_ids(array)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 5000), max_size=300), st.lists(st.integers(0, 5000), max_size=300))
+def test_membership_masks_equal_isin(values: list[int], members: list[int]) -> None:
+    ids = np.array(values, dtype=np.uint32)
+    expected = np.isin(ids, np.array(members, dtype=np.uint32))
+    assert np.array_equal(in_bitmap(ids, BitMap(members)), expected)
+    assert np.array_equal(in_sorted(ids, np.unique(np.array(members, dtype=np.uint32))), expected)

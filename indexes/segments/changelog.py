@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from indexes.segments.errors import PositionExpiredError
+from indexes.shard.bitmaps import in_sorted
 
 CHUNK_ENTRIES = 65_536
 MAX_ENTRIES = 1_000_000
@@ -195,7 +196,7 @@ class ChangeLog:
         if codes is not None:
             mask &= np.isin(columns["segment"][offset:], codes)
         if customers is not None:
-            mask &= np.isin(columns["customer"][offset:], customers)
+            mask &= in_sorted(columns["customer"][offset:], np.unique(customers))
         if from_ms is not None:
             mask &= columns["at_ms"][offset:] >= from_ms
         if to_ms is not None:

@@ -51,7 +51,7 @@ from indexes.segments.graph import MAX_GRAPH_STEPS, topological_order
 from indexes.segments.history import HISTORY_DAYS, SizeHistory
 from indexes.segments.time_candidates import time_candidates
 from indexes.segments.touch import BatchTouch
-from indexes.shard.bitmaps import ids_from_bitmap
+from indexes.shard.bitmaps import ids_from_bitmap, in_bitmap
 from indexes.shard.shard import Shard
 
 # reasons, details (int64), event ids (or None) for sorted dense ids whose membership changed
@@ -315,17 +315,17 @@ class LiveSegments:
             details = np.full(len(ids), fixed, dtype=np.int64)
             open_rows = np.ones(len(ids), dtype=bool)
             for reason, members, detail in known:
-                hit = open_rows & np.isin(ids, ids_from_bitmap(members))
+                hit = open_rows & in_bitmap(ids, members)
                 reasons[hit], details[hit] = reason, detail
                 open_rows &= ~hit
             for upstream_id, members in upstream:
-                hit = open_rows & np.isin(ids, ids_from_bitmap(members))
+                hit = open_rows & in_bitmap(ids, members)
                 reasons[hit], details[hit] = DEPENDENCY, self.changes.code(upstream_id)
                 open_rows &= ~hit
             if fallback is None:
                 return reasons, details, None
             any_event, touch, reads = fallback
-            created_by_event = open_rows & np.isin(ids, ids_from_bitmap(any_event))
+            created_by_event = open_rows & in_bitmap(ids, any_event)
             reasons[created_by_event] = EVENT
             reasons[open_rows & ~created_by_event] = PROFILE
             details[open_rows] = NO_DETAIL

@@ -13,7 +13,7 @@ import numpy as np
 from pyroaring import BitMap
 
 from indexes.segments.footprint import Footprint
-from indexes.shard.bitmaps import bitmap_from_ids
+from indexes.shard.bitmaps import bitmap_from_ids, in_sorted
 from indexes.shard.run_columns import RunColumns
 
 
@@ -98,7 +98,7 @@ class BatchTouch:
         """For each dense id in `customers`, its last accepted event of the batch of a type the
         footprint reads (None: any type), or None."""
         dense, _ = self._events()
-        rows = np.flatnonzero(self._type_mask(footprint) & np.isin(dense, customers))
+        rows = np.flatnonzero(self._type_mask(footprint) & in_sorted(dense, np.sort(customers)))
         latest = rows[::-1]
         owners, first = np.unique(dense[latest], return_index=True)
         found = dict(zip(owners.tolist(), latest[first].tolist(), strict=True))

@@ -163,3 +163,21 @@ def _grouping_order(keys: np.ndarray) -> np.ndarray:
     if high - low < 1 << 16:
         return np.argsort((keys - low).astype(np.uint16), kind="stable")
     return np.argsort(keys)  # not stable: the order of ids inside a bitmap does not matter
+
+
+def in_sorted(values: np.ndarray, sorted_ids: np.ndarray) -> np.ndarray:
+    """Mask of `values` found in ascending `sorted_ids`: one binary search per value, O(k log n).
+    np.isin on dense ids picks its 'table' method, which allocates and clears a table over the ids'
+    whole range (a shard's million customers) on every call, whatever the arrays' lengths."""
+    if len(values) == 0 or len(sorted_ids) == 0:
+        return np.zeros(len(values), dtype=bool)
+    positions = np.searchsorted(sorted_ids, values)
+    positions[positions == len(sorted_ids)] = 0
+    return sorted_ids[positions] == values
+
+
+def in_bitmap(ids: np.ndarray, bitmap: BitMap) -> np.ndarray:
+    """Mask of the dense `ids` (any order) that `bitmap` holds; cost follows len(ids), not the bitmap."""
+    if len(ids) == 0 or not bitmap:
+        return np.zeros(len(ids), dtype=bool)
+    return in_sorted(ids, ids_from_bitmap(bitmap_from_ids(ids) & bitmap))
