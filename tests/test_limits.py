@@ -39,6 +39,7 @@ from service.errors import status_of
 from service.limits import (
     MAX_BATCH_RECORDS,
     MAX_FIELD_BYTES,
+    MAX_REQUEST_MESSAGE_BYTES,
     MAX_RULE_BYTES,
     MAX_SEGMENT_IDS_PER_REQUEST,
     MAX_STREAMS_PER_CLIENT,
@@ -269,3 +270,14 @@ def test_export_schedules_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         engine.segment_command(schedule, now_ms=AS_OF)
     with pytest.raises(SegmentLimitError, match="2 export schedules exist"):
         engine.segment_command(schedule, now_ms=AS_OF)
+
+
+def test_a_request_message_over_64_mib_is_refused_by_grpc(server: InProcessServer) -> None:
+    big = record_to_pb({"customer_id": "big", "ts": AS_OF, "properties": {"email": "x"}})
+    big.profile.properties["email"].string_value = "x" * (MAX_REQUEST_MESSAGE_BYTES + 1024)
+    options = [("grpc.max_send_message_length", -1)]
+    with grpc.insecure_channel(server.target, options=options) as channel:
+        stub = ingest_pb2_grpc.IngestServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.Ingest(ingest_pb2.IngestRequest(records=[big]), timeout=60)
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, caught.value
