@@ -9,7 +9,6 @@ shards' states at once.
 from __future__ import annotations
 
 import multiprocessing
-import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from itertools import repeat
@@ -43,10 +42,6 @@ class Summary:
     totals: list[ShardTotals]  # per shard
     schema: Schema  # every shard's
     catalog: dict  # every shard's saved-segment catalog, plain form
-
-
-def default_jobs() -> int:
-    return max(1, os.cpu_count() or 1)
 
 
 def summarize_shard(shard_dir: str, tz: str, snapshot: bool) -> ShardSummary:

@@ -23,9 +23,9 @@ def register(commands: Any) -> None:
         "reshard", help="change the shard count of a stopped server's data directory (replays every shard's log)")
     parser.add_argument("--data-dir", required=True, help="the cluster data directory (the server must be stopped)")
     parser.add_argument("--shards", type=int, required=True, help="the new shard count (1..1024)")
-    parser.add_argument("--jobs", type=int, default=None, metavar="N",
-                        help="shards opened at once, each in a process of its own (default: one per core; "
-                             "memory: N shards' states at once)")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="shards opened at once, each in a process of its own (default 1; more uses more "
+                             "cores and holds N shards' states in memory at once)")
     parser.add_argument("--keep-old", action="store_true",
                         help="keep the previous shard directories (removed by the next reshard) instead of deleting them")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
@@ -34,15 +34,13 @@ def register(commands: Any) -> None:
 
 def run_reshard(args: argparse.Namespace) -> int:
     from actors.reshard import ReshardError, reshard  # the log machinery only for this command
-    from actors.reshard_check import default_jobs
 
     def progress(message: str) -> None:
         if not args.quiet:
             print(f"reshard: {message}", file=sys.stderr, flush=True)
 
     try:
-        jobs = default_jobs() if args.jobs is None else args.jobs
-        report = reshard(args.data_dir, args.shards, keep_old=args.keep_old, jobs=jobs, progress=progress)
+        report = reshard(args.data_dir, args.shards, keep_old=args.keep_old, jobs=args.jobs, progress=progress)
     except LogLockedError as exc:
         raise CommandError(f"{exc}: stop the server (or the other segments command) first") from None
     except ShardFullError as exc:

@@ -293,6 +293,8 @@ def test_refusals_change_nothing(tmp_path: Path) -> None:
     for bad in (0, 1025):
         with pytest.raises(ReshardError, match="--shards must be 1..1024"):
             reshard(tmp_path, bad)
+    with pytest.raises(ReshardError, match="--jobs must be 1..256"):
+        reshard(tmp_path, 3, jobs=0)
     with pytest.raises(ReshardError, match="not a cluster data directory"):
         reshard(tmp_path / "shard-0000", 3)
     assert (tmp_path / CLUSTER_FILE).read_bytes() == cluster_json
@@ -304,7 +306,7 @@ def test_cli_reshard(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     from service.cli import main
 
     small_shop(tmp_path)
-    assert main(["reshard", "--data-dir", str(tmp_path), "--shards", "3", "--quiet"]) == 0
+    assert main(["reshard", "--data-dir", str(tmp_path), "--shards", "3", "--quiet", "--jobs", "2"]) == 0  # processes
     out = capsys.readouterr().out
     assert "2 -> 3 shards (generation 1)" in out and "40 customers, 400 events" in out
     assert main(["reshard", "--data-dir", str(tmp_path), "--shards", "3"]) == 2
