@@ -94,7 +94,7 @@ def open_layout(data_dir: Path, shards: int | None = None, tz: str | None = None
         layout = _read(data_dir)
         if shards is not None and shards != layout.shards:
             raise ClusterLayoutError(
-                f"{data_dir} has {layout.shards} shards; customers are placed by "
+                f"{data_dir} was created with {layout.shards} shards; customers are placed by "
                 f"hash % shards, so it cannot be opened with --shards {shards} (omit --shards; to change the "
                 "count, stop the server and run `segments reshard --data-dir DIR --shards N`: docs/SCALING.md)"
             )
