@@ -29,6 +29,8 @@ _RESOURCE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 # server frees a dead client's locks when its lease expires (90 s by default). On one machine the
 # kernel frees them with the process (actors/shard_service.py OPEN_LOCK_RETRY_MS, 30 s, is plenty).
 SPREAD_OPEN_LOCK_WAIT_MS = 180_000
+MIN_SHARD_MEMORY_BYTES = 64 << 20  # an empty shard's process already takes about this much
+MAX_SHARD_MEMORY_BYTES = 4 << 40
 
 
 class PlacementError(ValueError):
@@ -39,8 +41,14 @@ class PlacementError(ValueError):
 class ShardPlacement:
     mode: str = LOCAL
     shard_resource: str | None = None  # spread only: a custom resource each shard actor takes one unit of
+    # Memory Ray reserves for each shard actor on its node (Ray's `memory` resource): Ray then puts no
+    # more shards on a node than its memory holds, also when restarting them after a node died.
+    shard_memory_bytes: int | None = None
 
     def __post_init__(self) -> None:
+        if self.shard_memory_bytes is not None and not MIN_SHARD_MEMORY_BYTES <= self.shard_memory_bytes <= MAX_SHARD_MEMORY_BYTES:
+            raise PlacementError(f"--shard-memory-mib must be {MIN_SHARD_MEMORY_BYTES >> 20}..{MAX_SHARD_MEMORY_BYTES >> 20} "
+                                 f"(got {self.shard_memory_bytes / (1 << 20):g})")
         if self.mode not in PLACEMENTS:
             raise PlacementError(f"--placement must be one of {', '.join(PLACEMENTS)} (got {self.mode!r})")
         if self.shard_resource is not None:
@@ -75,10 +83,14 @@ def actor_options(placement: ShardPlacement, router_node_id: str) -> dict[str, A
     """Ray `.options(...)` of a shard actor under `placement`."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # Ray only where actors start
 
+    options: dict[str, Any]
     if placement.mode == LOCAL:
         # The router talks to the shards over Unix sockets on its own machine.
-        return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node_id=router_node_id, soft=False)}
-    options: dict[str, Any] = {"scheduling_strategy": "SPREAD"}
-    if placement.shard_resource is not None:
-        options["resources"] = {placement.shard_resource: 1}
+        options = {"scheduling_strategy": NodeAffinitySchedulingStrategy(node_id=router_node_id, soft=False)}
+    else:
+        options = {"scheduling_strategy": "SPREAD"}
+        if placement.shard_resource is not None:
+            options["resources"] = {placement.shard_resource: 1}
+    if placement.shard_memory_bytes is not None:
+        options["memory"] = placement.shard_memory_bytes
     return options

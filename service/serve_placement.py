@@ -20,10 +20,14 @@ def add_placement_arguments(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--shard-resource", metavar="NAME",
                        help=f"with --placement {SPREAD}: each shard actor takes one unit of this custom Ray "
                             "resource, so only nodes advertising it run shards (e.g. segments_shard)")
+    serve.add_argument("--shard-memory-mib", type=int, metavar="MIB",
+                       help="memory Ray reserves for each shard actor on its node (Ray's `memory` resource), so "
+                            "no node gets more shards than it holds; size it from docs/DURABILITY.md (default: none)")
 
 
 def placement_from_args(args: argparse.Namespace) -> ShardPlacement:
     try:
-        return ShardPlacement(args.placement, args.shard_resource)
+        memory_bytes = None if args.shard_memory_mib is None else args.shard_memory_mib << 20
+        return ShardPlacement(args.placement, args.shard_resource, memory_bytes)
     except PlacementError as exc:
         raise CommandError(str(exc)) from None

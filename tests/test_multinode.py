@@ -58,6 +58,7 @@ pytestmark = pytest.mark.timeout(240)
 SHARDS = 4
 SHARD_UNITS_PER_NODE = 2  # 3 nodes x 2 = 6 slots for 4 shards; 4 left after one node goes
 NODE_OBJECT_STORE_BYTES = 80 * 1024 * 1024
+SHARD_MEMORY_BYTES = 64 << 20  # Ray's memory resource, reserved per shard actor
 CUSTOMERS = 12
 PRODUCERS = 2
 REMOVE_AFTER_BATCHES = 25
@@ -121,7 +122,7 @@ def actor_nodes(cluster: Cluster) -> list[str]:
 
 def test_spread_shards_survive_losing_a_node_under_load(ray_nodes: RayTestCluster, run: Run, tmp_path: Path) -> None:
     head_id = ray_nodes.head_node.node_id
-    placement = ShardPlacement(SPREAD, DEFAULT_SHARD_RESOURCE)
+    placement = ShardPlacement(SPREAD, DEFAULT_SHARD_RESOURCE, SHARD_MEMORY_BYTES)
     cluster = run(Cluster.start(tmp_path, shards=SHARDS, sync="always", placement=placement))
     try:
         before = actor_nodes(cluster)
@@ -230,6 +231,11 @@ def test_placement_options_and_refusals() -> None:
     with pytest.raises(PlacementError, match="advertise 3 units for 4 shards"):
         check_room(ShardPlacement(SPREAD, "segments_shard"), 4, {"segments_shard": 3.0, "CPU": 8.0})
     check_room(ShardPlacement(SPREAD, "segments_shard"), 4, {"segments_shard": 4.0})
+    assert actor_options(ShardPlacement(SPREAD, None, 2 << 30), NODE_ID) == {
+        "scheduling_strategy": "SPREAD", "memory": 2 << 30}
+    assert actor_options(ShardPlacement(LOCAL, None, 1 << 30), NODE_ID)["memory"] == 1 << 30
+    with pytest.raises(PlacementError, match="--shard-memory-mib must be 64..4194304"):
+        ShardPlacement(SPREAD, None, 1 << 20)
 
 
 def test_serve_refuses_a_bad_placement_before_starting_anything(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -237,6 +243,8 @@ def test_serve_refuses_a_bad_placement_before_starting_anything(tmp_path: Path, 
 
     assert main(["serve", "--data-dir", str(tmp_path / "d"), "--port", "0", "--shard-resource", "segments_shard"]) == 2
     assert "--shard-resource applies to --placement spread only" in capsys.readouterr().err
+    assert main(["serve", "--data-dir", str(tmp_path / "d"), "--port", "0", "--shard-memory-mib", "1"]) == 2
+    assert "--shard-memory-mib must be 64.." in capsys.readouterr().err
     assert not (tmp_path / "d").exists()
 
 
