@@ -63,7 +63,15 @@ class ShardPlacement:
 
 def check_room(placement: ShardPlacement, shards: int, cluster_resources: dict[str, float]) -> None:
     """PlacementError when the Ray cluster cannot hold `shards` actors taking one unit of the shard
-    resource each (they would wait for a node forever). `cluster_resources`: ray.cluster_resources()."""
+    resource, or the reserved memory, each (they would wait for a node forever). Totals over the nodes:
+    a node too small for one shard is not found here. `cluster_resources`: ray.cluster_resources()."""
+    if placement.shard_memory_bytes is not None:
+        memory_bytes = cluster_resources.get("memory", 0)
+        if memory_bytes < shards * placement.shard_memory_bytes:
+            raise PlacementError(
+                f"--shard-memory-mib {placement.shard_memory_bytes >> 20}: the Ray cluster's nodes offer "
+                f"{int(memory_bytes) >> 20} MiB of memory for {shards} shards"
+            )
     if placement.shard_resource is None:
         return
     units = cluster_resources.get(placement.shard_resource, 0)

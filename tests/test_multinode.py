@@ -236,6 +236,9 @@ def test_placement_options_and_refusals() -> None:
     assert actor_options(ShardPlacement(LOCAL, None, 1 << 30), NODE_ID)["memory"] == 1 << 30
     with pytest.raises(PlacementError, match="--shard-memory-mib must be 64..4194304"):
         ShardPlacement(SPREAD, None, 1 << 20)
+    with pytest.raises(PlacementError, match="--shard-memory-mib 1024: the Ray cluster's nodes offer 3072 MiB of memory for 4 shards"):
+        check_room(ShardPlacement(SPREAD, None, 1 << 30), 4, {"memory": float(3 << 30)})
+    check_room(ShardPlacement(SPREAD, None, 1 << 30), 4, {"memory": float(4 << 30)})
 
 
 def test_serve_refuses_a_bad_placement_before_starting_anything(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
