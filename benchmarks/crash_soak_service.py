@@ -1,6 +1,7 @@
 """Crash soak of the service: a real server under mixed load, killed with SIGKILL again and again.
 
-    python -m benchmarks.crash_soak_service --cycles 200 [--shards 2] [--seed 1] [--json out.json]
+    python -m benchmarks.crash_soak_service --cycles 200 [--shards 2] [--seed 1] [--snapshot-every N]
+        [--json out.json]
 
 One `segments serve --shards N` on a fixed port and data directory. Mixed load throughout, each part
 on its own client and thread:
@@ -178,6 +179,7 @@ class Totals:
     queries_ok: int = 0
     queries_failed: int = 0
     watch_messages: int = 0
+    snapshots: int = 0
     restart_s: list[float] = field(default_factory=list)
     recovery_s: list[float] = field(default_factory=list)
 
@@ -340,7 +342,8 @@ def check_when_serving(target: str, load: Load, attempts: int = 5) -> dict[str, 
     raise AssertionError("unreachable")
 
 
-def soak(data_dir: Path, cycles: int, shards: int, seed: int, report: Any = print) -> Totals:
+def soak(data_dir: Path, cycles: int, shards: int, seed: int, report: Any = print,
+         snapshot_every: int = 0) -> Totals:
     totals = Totals()
     rng = random.Random(seed)
     server = Server(data_dir, free_port(), shards)
@@ -352,6 +355,11 @@ def soak(data_dir: Path, cycles: int, shards: int, seed: int, report: Any = prin
         load.start(segment.id)
         for cycle in range(cycles):
             time.sleep(rng.uniform(0.5, 2.0))
+            if snapshot_every and cycle % snapshot_every == snapshot_every - 1:
+                # As an operator's schedule would: recovery then replays only the tail (under load, mid-ingest).
+                with SegmentsClient(server.target, timeout_s=120) as client:
+                    client.snapshot()
+                totals.snapshots += 1
             kind = "server" if cycle % 2 == 0 else "shard"
             killed_at = time.monotonic()
             if kind == "server":
@@ -388,14 +396,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cycles", type=int, default=20)
     parser.add_argument("--shards", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--snapshot-every", type=int, default=0, metavar="N",
+                        help="take a snapshot (admin Snapshot) every N cycles; 0: never (recovery replays the whole log)")
     parser.add_argument("--data-dir", type=Path, help="default: a fresh temporary directory")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    if args.cycles < 1 or args.shards < 1:
-        parser.error("--cycles and --shards must be >= 1")
+    if args.cycles < 1 or args.shards < 1 or args.snapshot_every < 0:
+        parser.error("--cycles and --shards must be >= 1, --snapshot-every >= 0")
     root = args.data_dir or Path(tempfile.mkdtemp(prefix="segments-crash-soak-"))
     started = time.monotonic()
-    totals = soak(root / "data", args.cycles, args.shards, args.seed, lambda line: print(line, flush=True))
+    totals = soak(root / "data", args.cycles, args.shards, args.seed, lambda line: print(line, flush=True),
+                  args.snapshot_every)
     elapsed_s = time.monotonic() - started
     summary = asdict(totals)
     summary.update(seconds=round(elapsed_s, 1), data_dir=str(root),
