@@ -83,8 +83,10 @@ class BatchTouch:
         dense, types = self._events()
         if footprint is None or footprint.every_event_type:
             return np.ones(len(dense), dtype=bool)
-        codes = [self._type_codes[t] for t in footprint.event_types if t in self._type_codes]
-        return np.isin(types, np.array(codes, dtype=np.int32))
+        # Type codes are 0..len(type_names)-1: a lookup table beats np.isin's fixed cost (~0.1 ms a call).
+        wanted = np.zeros(len(self.type_names), dtype=bool)
+        wanted[[self._type_codes[t] for t in footprint.event_types if t in self._type_codes]] = True
+        return wanted[types]
 
     def event_customers(self, footprint: Footprint | None) -> BitMap:
         dense, _ = self._events()
