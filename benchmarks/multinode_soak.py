@@ -28,6 +28,7 @@ from ray.cluster_utils import Cluster as RayTestCluster
 from actors.api import OverloadedError, ShardUnavailableError
 from actors.cluster import Cluster
 from actors.placement_nodes import DEFAULT_SHARD_RESOURCE, SPREAD, ShardPlacement
+from benchmarks.numbered_batches import numbered_batch
 from indexes.engine import Engine
 
 CUSTOMERS = 16
@@ -40,15 +41,7 @@ RULES = ["count(page_viewed) >= 20", "sum(order_created.amount) >= 50", "order_c
 
 
 def batch(n: int) -> list[dict]:
-    records: list[dict] = []
-    for i in range(CUSTOMERS):
-        record: dict = {"event_id": f"s{n}-{i}", "customer_id": f"c{i}", "ts": 1_000_000 + n * 1000 + i}
-        if (n + i) % 3 == 0:
-            record.update(type="order_created", attrs={"amount": (n % 7) + 1.5})
-        else:
-            record["type"] = "page_viewed"
-        records.append(record)
-    return records
+    return numbered_batch(n, CUSTOMERS, event_prefix="s", customer_prefix="c", profile=False)
 
 
 async def soak(nodes: RayTestCluster, data_dir: Path, shards: int, rounds: int) -> dict:

@@ -21,6 +21,7 @@ import ray
 from actors.api import OverloadedError, RecordStatus, ShardUnavailableError
 from actors.cluster import Cluster
 from actors.ray_runtime import ensure_ray
+from benchmarks.numbered_batches import numbered_batch
 from indexes.engine import Engine
 
 T = TypeVar("T")
@@ -48,16 +49,7 @@ def run() -> Iterator[Run]:
 
 def batch(n: int) -> list[dict]:
     """One event per customer (ids b{n}-{i}) and one profile write."""
-    records: list[dict] = []
-    for i in range(CUSTOMERS):
-        record: dict = {"event_id": f"b{n}-{i}", "customer_id": f"k{i}", "ts": 1_000_000 + n * 1000 + i}
-        if (n + i) % 3 == 0:
-            record.update(type="order_created", attrs={"amount": (n % 7) + 1.5})
-        else:
-            record["type"] = "page_viewed"
-        records.append(record)
-    records.append({"customer_id": f"k{n % CUSTOMERS}", "ts": n, "properties": {"country": ["DE", "TR", "GB"][n % 3]}})
-    return records
+    return numbered_batch(n, CUSTOMERS, event_prefix="b", customer_prefix="k")
 
 
 def test_killing_shards_under_load_keeps_every_acknowledged_event_exactly_once(run: Run, tmp_path: Path) -> None:

@@ -45,6 +45,7 @@ from actors.placement_nodes import (
     check_room,
 )
 from actors.shard_client import RAY_CALLS, UNIX_SOCKET
+from benchmarks.numbered_batches import numbered_batch
 from indexes.engine import Engine
 from indexes.log import LogLockedError
 from indexes.log.fsio import DirLock
@@ -77,16 +78,7 @@ RULES = [
 
 def batch(n: int) -> list[dict]:
     """One event per customer (ids m{n}-{i}) and one profile write."""
-    records: list[dict] = []
-    for i in range(CUSTOMERS):
-        record: dict = {"event_id": f"m{n}-{i}", "customer_id": f"c{i}", "ts": 1_000_000 + n * 1000 + i}
-        if (n + i) % 3 == 0:
-            record.update(type="order_created", attrs={"amount": (n % 7) + 1.5})
-        else:
-            record["type"] = "page_viewed"
-        records.append(record)
-    records.append({"customer_id": f"c{n % CUSTOMERS}", "ts": n, "properties": {"country": ["DE", "TR", "GB"][n % 3]}})
-    return records
+    return numbered_batch(n, CUSTOMERS, event_prefix="m", customer_prefix="c")
 
 
 @pytest.fixture(scope="module")
