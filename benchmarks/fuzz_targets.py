@@ -215,8 +215,9 @@ def _json_value(choices: Choices, keys: Sequence[str], depth: int) -> Any:
 
 
 def edit_tree(value: Any, choices: Choices, keys: Sequence[str], depth: int = 0) -> Any:
-    """`value` with one branch replaced, added or deleted along a path the choices pick."""
-    if not isinstance(value, (dict, list)) or not value or depth > 40 or choices.byte() % 4 == 0:
+    """`value` with one branch replaced, added or deleted along a path the choices pick (never the root
+    itself: a rule or record replaced whole by a scalar tests nothing)."""
+    if not isinstance(value, (dict, list)) or not value or depth > 40 or (depth and choices.byte() % 4 == 0):
         return _json_value(choices, keys, depth=3)
     if isinstance(value, dict):
         edited = dict(value)
