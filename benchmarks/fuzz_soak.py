@@ -25,12 +25,14 @@ Prints per target: inputs, seconds, inputs/s, max RSS, RSS growth, slow inputs, 
 from __future__ import annotations
 
 import argparse
-import atexit
 import faulthandler
 import hashlib
 import json
+import os
 import random
+import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -212,14 +214,22 @@ def split_inputs(total: int, names: list[str]) -> dict[str, int]:
     return shares
 
 
-def run_atheris(name: str, inputs: int, timeout_s: float, rss_limit_mib: int, findings_dir: Path) -> int:
+def run_atheris(argv: list[str]) -> int:
+    """libFuzzer ends its process without running atexit hooks, so it runs in a child whose scratch
+    directory lives in one this process removes afterwards."""
+    with tempfile.TemporaryDirectory(prefix="fuzz-atheris-") as parent:
+        child = [sys.executable, "-m", "benchmarks.fuzz_soak", *argv, "--engine", "atheris-child"]
+        done = subprocess.run(child, env={**os.environ, fuzz_targets.SCRATCH_PARENT_ENV: parent}, check=False)
+    return done.returncode
+
+
+def run_atheris_child(name: str, inputs: int, timeout_s: float, rss_limit_mib: int, findings_dir: Path) -> int:
     """One target under libFuzzer (coverage-guided); atheris exits the process when done."""
     import atheris
 
     # The readers are imported already (by fuzz_targets): instrument the loaded code for coverage.
     atheris.instrument_all()
     fuzz_targets.scratch()
-    atexit.register(fuzz_targets.remove_scratch)  # atheris ends the process itself
     target = TARGETS[name]
     corpus_dir = Path(fuzz_targets.scratch().root) / f"corpus-{name}"
     corpus_dir.mkdir(exist_ok=True)
@@ -243,20 +253,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout-s", type=float, default=5.0, help="per input; longer is a hang")
     parser.add_argument("--rss-growth-mib", type=float, default=256.0, help="per target, after warm-up")
     parser.add_argument("--findings-dir", type=Path, default=Path("benchmarks/results/fuzz_findings"))
-    parser.add_argument("--engine", choices=("loop", "atheris"), default="loop")
+    parser.add_argument("--engine", choices=("loop", "atheris", "atheris-child"), default="loop",
+                        help="atheris-child: internal (the process libFuzzer runs in)")
     args = parser.parse_args(argv)
     total = QUICK_INPUTS if args.quick else args.inputs
     if total < 1 or args.timeout_s <= 0:
         parser.error("--inputs and --timeout-s must be positive")
     names = args.target or list(TARGETS)
+    if args.engine != "loop" and len(names) != 1:
+        parser.error("--engine atheris runs one --target")
     if args.engine == "atheris":
-        if len(names) != 1:
-            parser.error("--engine atheris runs one --target")
-        return run_atheris(names[0], total, args.timeout_s, int(args.rss_growth_mib) + 1024, args.findings_dir)
+        return run_atheris(list(argv if argv is not None else sys.argv[1:]))  # the child's --engine comes last
+    if args.engine == "atheris-child":
+        return run_atheris_child(names[0], total, args.timeout_s, int(args.rss_growth_mib) + 1024, args.findings_dir)
     print(f"fuzz soak: {total} inputs over {len(names)} targets, seed {args.seed}, {args.timeout_s} s per input",
           flush=True)
     runs: list[TargetRun] = []
     try:
+        fuzz_targets.scratch()  # the files targets damage copies of, made outside any input's time bound
         for name, count in split_inputs(total, names).items():
             run = run_target(name, count, seed=args.seed, timeout_s=args.timeout_s,
                              rss_growth_mib=args.rss_growth_mib, findings_dir=args.findings_dir)

@@ -16,6 +16,7 @@ import base64
 import hashlib
 import io
 import json
+import os
 import shutil
 import signal
 import tempfile
@@ -48,6 +49,7 @@ from proto.segments.v1 import ingest_pb2
 from service import cursor_token, page_token
 from service.wire_records import validate_wire
 
+SCRATCH_PARENT_ENV = "FUZZ_SCRATCH_PARENT"  # where the scratch directory goes (default: the temp dir)
 MAX_INPUT_BYTES = 64 * 1024  # inputs are cut to this: the readers' own limits are tested elsewhere
 KNOWN_SEGMENTS = frozenset({"vip", "lapsed-buyers"})
 BASE_MS = 1_793_000_000_000  # 2026-10-26
@@ -383,7 +385,15 @@ def _no_fsync(fd: int) -> None:
 
 @lru_cache(maxsize=1)
 def scratch() -> _Scratch:
-    root = Path(tempfile.mkdtemp(prefix="fuzz-targets-"))
+    root = Path(tempfile.mkdtemp(prefix="fuzz-targets-", dir=os.environ.get(SCRATCH_PARENT_ENV)))
+    try:
+        return _fill_scratch(root)
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)  # interrupted (a time bound, ^C): leave nothing behind
+        raise
+
+
+def _fill_scratch(root: Path) -> _Scratch:
     log_dir = root / "log-base"
     with FileLog(log_dir) as log:
         for start in range(0, 24, 4):
