@@ -16,6 +16,7 @@ from pathlib import Path
 
 from actors.api import SegmentsBackend
 from indexes.durable.commands import CommandError
+from service.admission import AdmissionInterceptor
 from service.auth_serve import SecurityConfigError, serve_security
 from service.backend import BackendOpenError, open_backend
 from service.cli import DEFAULT_DATA_DIR, DEFAULT_DEMO_DATA_DIR
@@ -101,7 +102,8 @@ def run_serve(args: argparse.Namespace) -> int:
         await observability.attach(backend, directory.name)  # its shard gauges, label workspace=NAME
         return backend
 
-    options = ServerOptions(data_dir=data_dir, auth=security.auth, tls=security.tls, open_workspace=opened_workspace)
+    options = ServerOptions(data_dir=data_dir, auth=security.auth, tls=security.tls, open_workspace=opened_workspace,
+                            interceptors=(AdmissionInterceptor.default(),))  # overload: RELIABILITY.md
     try:
         return asyncio.run(serve(opened, args.host, args.port, on_listening=on_listening, prepare=prepare,
                                  interceptors=observability.interceptors, options=options))
