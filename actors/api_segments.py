@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from actors.api import MembersPage, Rule
 from indexes.segments.templates import Template
@@ -37,8 +37,8 @@ class ShardPosition:
 ChangePosition = tuple[ShardPosition, ...]  # one per shard, in shard order
 
 
-@dataclass(frozen=True)
-class ClusterChange:
+class ClusterChange(NamedTuple):
+    # A NamedTuple: one per change streamed to Watch consumers.
     shard: int
     entry: ChangeEntry
 

@@ -52,7 +52,9 @@ MAX_SEGMENTS_PAGE_SIZE = 1_000
 MAX_SEGMENT_REPLY_BYTES = 3 * MIB
 DEFAULT_CHANGES_PAGE_SIZE = 1_000
 MAX_CHANGES_PAGE_SIZE = 5_000  # change-log entries per SegmentChanges reply (bounded below)
-WATCH_BATCH_CHANGES = 1_000  # entries per Watch message at most
+# Entries per Watch message at most, and per long poll of the shards: a consumer following every segment
+# gets tens of thousands a second, and each poll is a round trip to every shard (fits a reply: asserted below).
+WATCH_BATCH_CHANGES = MAX_CHANGES_PAGE_SIZE
 MAX_SEGMENT_IDS_PER_REQUEST = 1_000  # segment_ids a SegmentChanges / Watch request may filter on
 DEFAULT_DRY_RUN_SAMPLES = 10
 DEFAULT_HEARTBEAT_MS = 5_000

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from indexes.rules import format_rule
 from indexes.rules.json_form import rule_from_json
@@ -44,8 +45,8 @@ class SegmentStats:
     campaigns: tuple[tuple[str, bool], ...]
 
 
-@dataclass(frozen=True)
-class ChangeEntry:
+class ChangeEntry(NamedTuple):
+    # A NamedTuple, not a dataclass: Watch moves tens of thousands a second through pickle (3-4x cheaper).
     seq: int
     segment_id: str
     customer_id: str | None  # None: the customer was erased since
