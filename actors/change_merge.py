@@ -1,16 +1,19 @@
 """Change-log pages of every shard merged into one page of the cluster's change log.
 
 Each shard numbers its entries consecutively (seq) and stamps them with its clock (at_ms), which only
-moves forward, so a shard's page is ordered by at_ms too. The cluster's page is the first `limit`
-entries of the shards' pages merged by (at_ms, shard, seq); a shard's new position is the seq of its
-last entry taken, or, when all of its page was taken, the position its page ended at (past entries of
-other segments it skipped). Every shard page holds up to `limit` entries, so the merge never takes an
-entry while an earlier one (by at_ms) of another shard is still unread: pages follow each other in
-at_ms order, and resuming after a position skips and repeats nothing.
+moves forward, so a shard's page is ordered by at_ms too. The cluster's page is the shards' pages merged
+by (at_ms, shard, seq), cut at two bounds: at most `limit` entries, and no entry after the last one of a
+*full* shard page (one holding `page_limit` entries: that shard may have unread entries right after it,
+which must not come after a later entry of another shard). A shard's new position is the seq of its last
+entry taken, or, when all of its page was taken, the position its page ended at (past entries of other
+segments it skipped). So pages follow each other in at_ms order, and resuming after a position skips and
+repeats nothing. Reading each of n shards with page_limit = limit / n (a Watch poll) wastes little;
+with page_limit = limit every entry of the cut is also within the limit.
 """
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from collections.abc import Sequence
 
@@ -28,12 +31,18 @@ def start_of(position: ChangePosition | None, shards: int) -> ChangePosition:
     return position
 
 
-def merge_change_pages(pages: Sequence[ChangePage | None], position: ChangePosition, limit: int) -> ChangesOutcome:
-    """`pages[i]`: shard i's page read after position[i] with `limit` (None: shard i not read, its
-    position kept)."""
-    assert len(pages) == len(position) and limit > 0
+def merge_change_pages(pages: Sequence[ChangePage | None], position: ChangePosition, limit: int,
+                       page_limit: int | None = None) -> ChangesOutcome:
+    """`pages[i]`: shard i's page read after position[i] with `page_limit` entries at most (default
+    `limit`; None: shard i not read, its position kept)."""
+    page_limit = limit if page_limit is None else page_limit
+    assert len(pages) == len(position) and limit > 0 and 0 < page_limit <= limit
     streams = [[(e.at_ms, shard, e.seq, e) for e in page.entries] for shard, page in enumerate(pages) if page is not None]
     merged = list(heapq.merge(*streams))
+    full_ends = [stream[-1][:3] for stream in streams if len(stream) >= page_limit]
+    if full_ends:
+        bound = min(full_ends)  # nothing after it: that shard's next entries are unread
+        merged = merged[:bisect.bisect_right(merged, bound, key=lambda row: row[:3])]
     taken = merged[:limit]
     last_taken: dict[int, int] = {}
     for _, shard, seq, _ in taken:
@@ -47,7 +56,7 @@ def merge_change_pages(pages: Sequence[ChangePage | None], position: ChangePosit
         everything = sum(1 for _, s, _, _ in taken if s == shard) == len(page.entries)
         after = page.next_after_seq if everything else last_taken.get(shard, position[shard].after_seq)
         new.append(ShardPosition(page.epoch, after))
-        has_more = has_more or len(page.entries) == limit or page.next_after_seq + 1 < page.end_seq
+        has_more = has_more or len(page.entries) >= page_limit or page.next_after_seq + 1 < page.end_seq
     changes = [ClusterChange(shard, entry) for _, shard, _, entry in taken]
     return ChangesOutcome(changes, tuple(new), has_more)
 

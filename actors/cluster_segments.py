@@ -244,8 +244,11 @@ class ClusterSegments:
             version = self._feed.version
             moved = [s for s in self._all() if self._feed.behind(s, current[s])]
             if moved:
-                pages = await self._read_changes(moved, segment_ids, current, None, None, None, limit)
-                outcome = merge_change_pages(pages, current, limit)
+                # Each moved shard reads its share of the limit: whole pages of every shard would be cut
+                # to `limit` by the merge, and the rest read again by the next poll.
+                page_limit = max(1, limit // len(moved))
+                pages = await self._read_changes(moved, segment_ids, current, None, None, None, page_limit)
+                outcome = merge_change_pages(pages, current, limit, page_limit)
                 if outcome.changes:
                     return outcome
                 current = outcome.position  # past other segments' entries

@@ -89,8 +89,9 @@ def _read(log: list[ChangeEntry], segments: set[str] | None, after: int | None, 
     return ChangePage(rows, last, 0, len(log), 0)
 
 
+@pytest.mark.parametrize("share", [False, True])  # each shard read with the whole limit, or its share (Watch)
 @pytest.mark.parametrize("seed", range(20))
-def test_paging_the_merged_log_gives_every_entry_once_in_time_order(seed: int) -> None:
+def test_paging_the_merged_log_gives_every_entry_once_in_time_order(seed: int, share: bool) -> None:
     rng = random.Random(seed)
     shards = rng.randint(1, 4)
     logs = _shard_logs(rng, shards, rng.randint(0, 300))
@@ -99,8 +100,9 @@ def test_paging_the_merged_log_gives_every_entry_once_in_time_order(seed: int) -
     seen: list[ClusterChange] = []
     for _ in range(1000):  # bounded: a page advances, or says nothing is left
         limit = rng.randint(1, 25)
-        pages = [_read(logs[s], segments, position[s].after_seq, limit) for s in range(shards)]
-        outcome = merge_change_pages(pages, position, limit)
+        page_limit = max(1, limit // shards) if share else limit
+        pages = [_read(logs[s], segments, position[s].after_seq, page_limit) for s in range(shards)]
+        outcome = merge_change_pages(pages, position, limit, page_limit)
         assert len(outcome.changes) <= limit
         seen.extend(outcome.changes)
         position = outcome.position
