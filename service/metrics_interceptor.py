@@ -70,7 +70,11 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
             histogram = self._histograms[method] = self._metrics.rpc_duration.labels(method)
         histogram.observe(duration_s)
         duration_ms = round(duration_s * 1000, 3)
-        if code in (grpc.StatusCode.OK, *CALLER_ERRORS):
+        if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+            # Refusals come by the thousand a second under overload: counted above (segments_rpcs_total),
+            # logged only at DEBUG so the log does not become the next bottleneck.
+            level = logging.DEBUG
+        elif code in (grpc.StatusCode.OK, *CALLER_ERRORS):
             level = logging.INFO if code != grpc.StatusCode.OK or duration_ms >= SLOW_RPC_MS else logging.DEBUG
         else:
             level = logging.WARNING
