@@ -10,8 +10,10 @@ from __future__ import annotations
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import grpc
+if TYPE_CHECKING:  # grpc is imported where credentials are made: `segments check` and friends load no gRPC
+    import grpc
 
 MAX_PEM_BYTES = 1024 * 1024  # a certificate chain or CA bundle; more is not a PEM file we expect
 
@@ -48,6 +50,8 @@ class ServerTls:
     client_ca_file: str | None = None  # given: mutual TLS, a client without a certificate it signed is refused
 
     def credentials(self) -> grpc.ServerCredentials:
+        import grpc
+
         cert = read_pem(self.cert_file, "--tls-cert")
         key = read_pem(self.key_file, "--tls-key")
         _check_pair(self.cert_file, self.key_file, "--tls-cert", "--tls-key")
@@ -73,6 +77,8 @@ def client_credentials(ca_file: str | None, cert_file: str | None, key_file: str
         raise TlsConfigError("--tls-cert and --tls-key go together")
     if cert_file is not None and key_file is not None:
         _check_pair(cert_file, key_file, "--tls-cert", "--tls-key")
+    import grpc
+
     return grpc.ssl_channel_credentials(
         root_certificates=None if ca_file is None else read_pem(ca_file, "--tls-ca"),
         private_key=None if key_file is None else read_pem(key_file, "--tls-key"),
