@@ -5,11 +5,10 @@ the file and the offset; never another exception, never a hang."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from benchmarks.fuzz_targets import (
@@ -17,23 +16,16 @@ from benchmarks.fuzz_targets import (
     log_frames,
     log_open,
     log_random_file,
-    remove_scratch,
     scratch,
     time_bound,
 )
 from indexes.log import FileLog, LogCorruptError
 from indexes.log.segment_file import SEGMENT_HEADER_BYTES
+from tests.fuzzing import fuzz_scratch, fuzz_settings  # noqa: F401 - fuzz_scratch: the module's fixture, used by name
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("fuzz_scratch")]
 PER_INPUT_S = 5.0
-FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def scratch_files() -> Iterator[None]:
-    scratch()
-    yield
-    remove_scratch()
+FUZZ = fuzz_settings(120)
 
 
 @FUZZ

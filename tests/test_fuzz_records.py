@@ -8,19 +8,20 @@ from typing import Any
 
 import msgpack
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from benchmarks.fuzz_targets import record_msgpack, record_value, time_bound, wire_records
 from indexes.records import validate_batch
 from indexes.schema import Schema
 from proto.segments.v1 import ingest_pb2
+from tests.fuzzing import fuzz_settings
 from tests.test_wire_records import ATTR_NAMES, PROPERTY_NAMES
 from tests.test_wire_records import wire_records as wire_record_messages
 
 pytestmark = pytest.mark.timeout(120)
 PER_INPUT_S = 5.0
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+FUZZ = fuzz_settings(150)
 SURROGATES = st.text(st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), min_size=1, max_size=3)
 TEXT = st.one_of(st.text(max_size=12), SURROGATES, st.text(min_size=250, max_size=1100, alphabet="aé€😀"),
                  st.sampled_from(["2026-11-20T10:15:00Z", "12.50", "1e400", "NaN", "-0", "gold", "order_created"]))

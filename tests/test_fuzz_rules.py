@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from benchmarks.fuzz_targets import RULE_TOKENS, rule_json, rule_json_value, rule_text_value, time_bound
@@ -20,10 +20,11 @@ from indexes.schema import Schema
 from proto.segments.v1 import query_pb2
 from service.convert_rules import rule_from_pb
 from service.errors import InvalidArgument
+from tests.fuzzing import fuzz_settings
 
 pytestmark = pytest.mark.timeout(120)
 PER_INPUT_S = 5.0
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+FUZZ = fuzz_settings(150)
 SCHEMA = Schema()
 
 

@@ -4,27 +4,19 @@ with the reason recorded - never an exception out of load_newest_snapshot."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from benchmarks.fuzz_targets import remove_scratch, scratch, snapshot_files, snapshot_manifest, time_bound
+from benchmarks.fuzz_targets import scratch, snapshot_files, snapshot_manifest, time_bound
 from indexes.snapshot import load_newest_snapshot
 from indexes.snapshot.layout import snapshot_name
 from indexes.snapshot.manifest import MANIFEST_FILE, encode_manifest, read_manifest
+from tests.fuzzing import fuzz_scratch, fuzz_settings  # noqa: F401 - fuzz_scratch: the module's fixture, used by name
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("fuzz_scratch")]
 PER_INPUT_S = 10.0
-FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def scratch_files() -> Iterator[None]:
-    scratch()
-    yield
-    remove_scratch()
+FUZZ = fuzz_settings(120)
 
 
 @FUZZ

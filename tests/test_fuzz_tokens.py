@@ -5,13 +5,14 @@ secret, so any text and any msgpack body under a valid checksum must give a valu
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from benchmarks.fuzz_targets import page_tokens, time_bound
+from tests.fuzzing import fuzz_settings
 
 pytestmark = pytest.mark.timeout(60)
-FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+FUZZ = fuzz_settings(200)
 
 
 @FUZZ
