@@ -60,6 +60,14 @@ def portable_exception(exc: BaseException) -> BaseException:
     return RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
+def settle(future: Any, ok: bool, value: Any) -> None:
+    """Complete a call's future with its reply: the value, or the exception the shard raised."""
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
 def check_frame_size(size: int) -> None:
     if size > MAX_FRAME_BYTES:
         raise FrameError(f"frame of {size} bytes exceeds {MAX_FRAME_BYTES}")

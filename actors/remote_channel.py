@@ -27,7 +27,7 @@ from typing import Any
 from ray.actor import ActorHandle
 from ray.exceptions import RayActorError
 
-from actors.channel_protocol import ChannelClosedError
+from actors.channel_protocol import ChannelClosedError, settle
 
 OnClosed = Callable[["RayChannel", str], None]
 
@@ -89,10 +89,7 @@ class RayChannel:
         except Exception as exc:  # noqa: BLE001 - Ray could not deliver this call: fail it, keep the channel
             future.set_exception(RuntimeError(f"call to the shard failed in Ray: {exc!r}"))
             return
-        if ok:
-            future.set_result(value)
-        else:
-            future.set_exception(value)
+        settle(future, ok, value)
 
     def _fail(self, error: ChannelClosedError) -> None:
         first = self._closed is None

@@ -21,7 +21,14 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
-from actors.channel_protocol import HEADER, ChannelClosedError, FrameError, check_frame_size, request_frame
+from actors.channel_protocol import (
+    HEADER,
+    ChannelClosedError,
+    FrameError,
+    check_frame_size,
+    request_frame,
+    settle,
+)
 
 # The transport buffers writes up to this much before it asks callers to wait (pause_writing): an
 # ingest sub-batch of a few MiB is then sent as the shard reads it instead of piling up here.
@@ -140,10 +147,7 @@ class ShardChannel:
         except Exception as exc:  # noqa: BLE001 - a reply that does not load fails its call, not the channel
             future.set_exception(RuntimeError(f"unreadable reply from the shard: {exc!r}"))
             return
-        if ok:
-            future.set_result(value)
-        else:
-            future.set_exception(value)
+        settle(future, ok, value)
 
     def _fail(self, error: ChannelClosedError) -> None:
         first = self._closed is None
