@@ -22,6 +22,7 @@ from indexes.engine import Engine
 from indexes.log import FileLog
 from indexes.snapshot import SnapshotInfo, delete_all_snapshots, list_snapshots, load_newest_snapshot
 
+LOG_DIR = "log"  # the data directory's layout: data/log/ and data/snapshots/
 SNAPSHOTS_DIR = "snapshots"
 _LOG_OPEN_TIMEOUT_S = 3600.0  # a scan of the largest logs takes minutes, not hours
 
