@@ -23,6 +23,8 @@ segment count it left out. One partial finishes exactly. Several partials (a clu
 lower bounds for values some shard omitted; `uncertain_tops` names the dimensions where that can
 matter and which values to count exactly, `value_counts` counts them on every shard (a second,
 small round), and `with_exact_counts` puts the exact figures in.
+
+The per-dimension counting (membership classes, bincounts, ValueCounts) is indexes/insights_dimensions.py.
 """
 
 from __future__ import annotations
@@ -30,21 +32,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
 import numpy as np
 from pyroaring import BitMap
 
+from indexes.insights_dimensions import (
+    IN_SEGMENT,
+    NOT_SET,
+    OUTSIDE,
+    Pair,
+    ValueCounts,
+    WindowClasses,
+    breakdown,
+    class_counts,
+    membership_classes,
+    window_top,
+)
 from indexes.plan.time_bounds import window_bounds
 from indexes.rules.model import Duration, Last
 from indexes.schema import DEFAULT_SCALE
 from indexes.shard.bitmaps import ids_from_bitmap
 from indexes.shard.bsi import BitSlicedIndex
-from indexes.shard.event_store import MISSING_NUMBER, ListColumn
-from indexes.shard.property_index import SetColumn, StringColumn
+from indexes.shard.event_store import MISSING_NUMBER
 from indexes.shard.shard import AMOUNT_ATTR, ORDER_EVENT, REFUND_EVENT, Shard
 
-NOT_SET = "(not set)"
 BREAKDOWN_PROPERTIES = ("marketing_consent", "sms_consent", "country", "language", "city", "tags")
 # (name, event type, attribute) of the window's top lists.
 WINDOW_TOPS = (
@@ -57,12 +68,6 @@ MAX_WINDOW_DAYS = 3660
 LTV_QUANTILES = (0.2, 0.4, 0.6, 0.8, 0.95)
 MAX_LTV_EDGES = 32
 MAX_TOP = 1000
-
-Pair = tuple[int, int]  # (in the segment, in the base)
-# A customer's class in one report (_membership): not a living customer, in the base only, in the segment
-# (members are part of the base).
-OUTSIDE, IN_BASE_ONLY, IN_SEGMENT = 0, 1, 2
-CLASSES = 3
 QUANTILE_SAMPLE_SIZE = 65_536  # base customers the LTV bucket edges are chosen from (ltv_quantile_edges)
 FEW_EDGES = 8  # up to this many LTV edges, buckets by comparisons rather than binary search
 
@@ -129,7 +134,7 @@ def shard_insights(shard: Shard, members: BitMap, as_of_ms: int, request: Insigh
     """Counts for `members` (dense ids of this shard, e.g. a saved segment's bitmap) and for every living
     customer of the shard, at as_of_ms. `ltv`: `lifetime_values(shard, as_of_ms)` when the caller has it."""
     alive = shard.alive
-    members, membership = _membership(shard, members)
+    members, membership = membership_classes(shard, members)
     partial = InsightsPartial(members=len(members), base=len(alive))
     orders = shard.event_index(ORDER_EVENT)
     if orders is not None:
@@ -152,37 +157,17 @@ def shard_insights(shard: Shard, members: BitMap, as_of_ms: int, request: Insigh
     partial.ltv_buckets = _ltv_buckets(values, request.ltv_edges, membership)
     member_ids = ids_from_bitmap(members)
     for name in BREAKDOWN_PROPERTIES:
-        counts = _breakdown(shard, name, members, alive, member_ids)
+        counts = breakdown(shard, name, members, alive, member_ids)
         if counts is not None:
             top = None if name in FULL_BREAKDOWNS else request.top
             partial.breakdowns[name], partial.omitted[name] = counts.listed(top, None)
     start, end = window_bounds(shard.calendar, as_of_ms, Last(Duration("days", request.window_days)))
-    classes = _WindowClasses(shard, start, end, membership)
+    classes = WindowClasses(shard, start, end, membership)
     for name, event, attr in WINDOW_TOPS:
-        counts = _window_top(classes, event, attr)
+        counts = window_top(classes, event, attr)
         if counts is not None:
             partial.window_tops[name], partial.omitted[name] = counts.listed(request.top, None)
     return partial
-
-
-def _membership(shard: Shard, members: BitMap) -> tuple[BitMap, np.ndarray]:
-    """(living members, each dense id's class: OUTSIDE, IN_BASE_ONLY or IN_SEGMENT). One array of
-    classes lets a single bincount of `code * 3 + class` count a dimension for segment and base at once."""
-    alive = shard.alive
-    members = members & alive
-    membership = np.zeros(shard.ids.allocated + 1, dtype=np.uint8)
-    membership[ids_from_bitmap(alive)] = IN_BASE_ONLY
-    membership[ids_from_bitmap(members)] = IN_SEGMENT
-    return members, membership
-
-
-def _class_counts(keys: np.ndarray, classes: np.ndarray, slots: int) -> tuple[np.ndarray, np.ndarray]:
-    """(segment count, base count) per slot 0..slots-1 of `keys` (one per row, -1: no slot), rows
-    weighted by their customer's class. One bincount: O(rows)."""
-    assert len(keys) == len(classes)
-    counts = np.bincount((keys.astype(np.intp) + 1) * CLASSES + classes, minlength=(slots + 1) * CLASSES)
-    counts = counts.reshape(slots + 1, CLASSES)[1:]
-    return counts[:, IN_SEGMENT], counts[:, IN_BASE_ONLY] + counts[:, IN_SEGMENT]
 
 
 def value_counts(shard: Shard, members: BitMap, as_of_ms: int, request: InsightsRequest,
@@ -190,18 +175,18 @@ def value_counts(shard: Shard, members: BitMap, as_of_ms: int, request: Insights
     """Exact (segment, base) counts of the wanted values per dimension (None: every value) on this
     shard: the second round of a cluster's top lists."""
     alive = shard.alive
-    members, membership = _membership(shard, members)
+    members, membership = membership_classes(shard, members)
     start, end = window_bounds(shard.calendar, as_of_ms, Last(Duration("days", request.window_days)))
-    classes = _WindowClasses(shard, start, end, membership)
+    classes = WindowClasses(shard, start, end, membership)
     member_ids = ids_from_bitmap(members)
     tops = {name: (event, attr) for name, event, attr in WINDOW_TOPS}
     out: dict[str, dict[str, Pair]] = {}
     for name, values in wanted.items():
         if name in tops:
-            counts = _window_top(classes, *tops[name])
+            counts = window_top(classes, *tops[name])
         else:
             assert name in BREAKDOWN_PROPERTIES, name
-            counts = _breakdown(shard, name, members, alive, member_ids)
+            counts = breakdown(shard, name, members, alive, member_ids)
         out[name] = {} if counts is None else counts.listed(None, values)[0]
     return out
 
@@ -285,111 +270,9 @@ def _ltv_buckets(values: np.ndarray, edges: tuple[int, ...], membership: np.ndar
             bucket += values >= edge
     else:
         bucket = np.searchsorted(np.asarray(edges, dtype=np.int64), values, side="right")
-    seg, base = _class_counts(bucket, membership, len(edges) + 1)
+    seg, base = class_counts(bucket, membership, len(edges) + 1)
     return [(int(s), int(b)) for s, b in zip(seg, base, strict=True)]
 
-
-@dataclass(frozen=True)
-class ValueCounts:
-    """Counts of every value of one dimension on one shard, as arrays (no Python object per value)."""
-
-    words: list[str]  # value of each code
-    segment: np.ndarray  # int64 per code
-    base: np.ndarray
-    extra: dict[str, Pair]  # values outside the code space (NOT_SET)
-
-    def listed(self, top: int | None, only: tuple[str, ...] | None) -> tuple[dict[str, Pair], int]:
-        """(value -> counts for the values listed, largest segment count left out). top=None and
-        only=None: every value the base holds; `only`: those values (counted exactly, 0 if absent)."""
-        out: dict[str, Pair] = {}
-        if only is not None:
-            position = {word: code for code, word in enumerate(self.words)}
-            for value in only:
-                if value in self.extra:
-                    out[value] = self.extra[value]
-                elif value in position:
-                    code = position[value]
-                    out[value] = (int(self.segment[code]), int(self.base[code]))
-                else:
-                    out[value] = (0, 0)
-            return out, 0
-        out.update({k: v for k, v in self.extra.items() if v[1]})
-        if top is None:
-            chosen = np.flatnonzero(self.base)
-            left = 0
-        else:
-            held = np.flatnonzero(self.segment)
-            if len(held) > top:
-                # The top-th largest segment count, ties kept: the list is exact under any tie order.
-                threshold = np.partition(self.segment[held], len(held) - top)[len(held) - top]
-                chosen = held[self.segment[held] >= threshold]
-                rest = held[self.segment[held] < threshold]
-                left = int(self.segment[rest].max()) if len(rest) else 0
-            else:
-                chosen, left = held, 0
-        out.update({self.words[int(c)]: (int(self.segment[c]), int(self.base[c])) for c in chosen})
-        return out, left
-
-
-def _breakdown(shard: Shard, name: str, members: BitMap, alive: BitMap, member_ids: np.ndarray) -> ValueCounts | None:
-    """`member_ids`: ids_from_bitmap(members), converted once for every dimension."""
-    column = shard.column(name)
-    if column is None:  # nobody ever had it: everyone is without
-        if not len(alive):
-            return None
-        return ValueCounts([], np.zeros(0, np.int64), np.zeros(0, np.int64), {NOT_SET: (len(members), len(alive))})
-    if isinstance(column, SetColumn):
-        seg = np.array([b.intersection_cardinality(members) for b in column.bitmaps], dtype=np.int64)
-        base = np.array([b.intersection_cardinality(alive) for b in column.bitmaps], dtype=np.int64)
-        without = (len(members) - column.exists.intersection_cardinality(members),
-                   len(alive) - column.exists.intersection_cardinality(alive))
-        return ValueCounts(column.dictionary.values, seg, base, {NOT_SET: without})
-    if not isinstance(column, StringColumn):
-        return None
-    values = len(column.dictionary)
-    inside = member_ids[member_ids < len(column.code_of)]
-    codes = column.code_of[inside]
-    seg = np.bincount(codes[codes >= 0], minlength=values)
-    # Every customer's code is counted in `holders` as it is written; erased customers hold none.
-    base = column.holders[:values].astype(np.int64)
-    if len(base) < values:
-        base = np.concatenate([base, np.zeros(values - len(base), np.int64)])
-    not_set = (len(members) - int(seg.sum()), len(alive) - int(base.sum()))
-    return ValueCounts(column.dictionary.values, seg, base, {NOT_SET: not_set})
-
-
-class _WindowClasses:
-    """The window's rows of an event type and their customers' classes, gathered once per event type
-    (viewed categories and viewed products read the same rows)."""
-
-    def __init__(self, shard: Shard, start: int | None, end: int, membership: np.ndarray) -> None:
-        self.shard, self.start, self.end, self.membership = shard, start, end, membership
-        self._classes: dict[str, np.ndarray] = {}
-
-    def rows(self, event: str, attr: str) -> tuple[Any, np.ndarray] | None:
-        """(the attribute's column over the window's rows, each row's class), or None."""
-        index = self.shard.event_index(event)
-        if index is None or attr not in index.store.attributes:
-            return None
-        rows = index.store.window(self.start, self.end, (attr,))
-        if event not in self._classes:
-            self._classes[event] = self.membership[rows.customers]
-        return rows.columns[attr], self._classes[event]
-
-
-def _window_top(window: _WindowClasses, event: str, attr: str) -> ValueCounts | None:
-    found = window.rows(event, attr)
-    if found is None:
-        return None
-    column, classes = found
-    dictionary = window.shard.event_index(event).store.dictionaries[attr]  # type: ignore[union-attr]
-    if isinstance(column, ListColumn):
-        classes = np.repeat(classes, np.diff(column.offsets))
-        codes = column.codes
-    else:
-        codes = np.asarray(column)
-    seg, base = _class_counts(codes, classes, len(dictionary))
-    return ValueCounts(dictionary.values, seg, base, {})
 
 
 # --- the report --------------------------------------------------------------------------------
@@ -514,3 +397,36 @@ def engine_insights(shard: Shard, members: BitMap, as_of_ms: int, *, window_days
     edges = readable_edges(ltv_quantile_edges(shard, as_of_ms, ltv=ltv), scale)
     request = InsightsRequest(window_days=window_days, ltv_edges=edges, top=top)
     return finish_insights([shard_insights(shard, members, as_of_ms, request, ltv)], request, top, scale)
+
+
+__all__ = [
+    "BREAKDOWN_PROPERTIES",
+    "DEFAULT_WINDOW_DAYS",
+    "FEW_EDGES",
+    "FULL_BREAKDOWNS",
+    "LTV_QUANTILES",
+    "MAX_LTV_EDGES",
+    "MAX_TOP",
+    "MAX_WINDOW_DAYS",
+    "NOT_SET",
+    "QUANTILE_SAMPLE_SIZE",
+    "WINDOW_TOPS",
+    "Insights",
+    "InsightsPartial",
+    "InsightsRequest",
+    "Pair",
+    "Ranked",
+    "ValueCounts",
+    "amount_scale",
+    "bsi_sum",
+    "engine_insights",
+    "finish_insights",
+    "lifetime_values",
+    "ltv_quantile_edges",
+    "merge_partials",
+    "readable_edges",
+    "shard_insights",
+    "uncertain_tops",
+    "value_counts",
+    "with_exact_counts",
+]
