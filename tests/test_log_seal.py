@@ -11,7 +11,7 @@ from crc32c import crc32c
 from indexes.log import FileLog, LogCorruptError, repair, rewrite, verify
 from indexes.log.seal import SEAL_BYTES, Seal, decode_seal, encode_seal, read_seal, seal_path
 from indexes.log.segment_file import SEGMENT_HEADER_BYTES
-from tests.test_log_file import event, flip_bit, frame_starts, records, write_log
+from tests.log_files import event, flip_bit, frame_starts, records, write_log
 
 pytestmark = pytest.mark.timeout(60)
 
