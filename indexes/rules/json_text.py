@@ -50,10 +50,22 @@ def bounded_json_int(text: str) -> int:
 def loads_rule_json(text: str) -> Any:
     """Parsed JSON. RuleError (path "") when nested deeper than any rule; RuleSyntaxError when the
     text is not JSON."""
+    # Nesting never exceeds the number of opening brackets: counting them (C speed, ~1 us for a
+    # typical rule) spares the exact pass (~30 us) for nearly every rule a client sends.
+    if opening_brackets_at_most(text, MAX_JSON_NESTING):
+        return _loads(text)
     depth = json_nesting_depth(text)
     if depth > MAX_JSON_NESTING:
         raise RuleError("", f"nested more than {MAX_DEPTH} levels deep (JSON brackets {depth} deep, "
                             f"a rule needs at most {MAX_JSON_NESTING})")
+    return _loads(text)
+
+
+def opening_brackets_at_most(text: str, limit: int) -> bool:
+    return text.count("{") + text.count("[") <= limit
+
+
+def _loads(text: str) -> Any:
     try:
         return json.loads(text, parse_int=bounded_json_int)
     except json.JSONDecodeError as exc:
