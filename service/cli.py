@@ -32,6 +32,7 @@ from service import cli_reshard, cli_segments, cli_tokens
 from service.auth_cli_options import add_connection_options
 from service.auth_serve import add_security_arguments
 from service.cli_insights import extend_reports, register_export_schedule, register_summarize
+from service.limits import MAX_PENDING_CALLS_SOFT, PENDING_CALLS_HARD_FACTOR
 from service.serve_operations import add_operations_arguments
 from service.serve_placement import add_placement_arguments
 
@@ -114,6 +115,10 @@ def _add_serve(commands: Any) -> None:
     serve.add_argument("--count-cache", type=int, default=0, metavar="N",
                        help="keep up to N exact counts per shard, keyed by rule, as_of_ms and the shard's log "
                             "position (any write invalidates them; default 0: off; docs/SERVICE.md)")
+    serve.add_argument("--max-pending-calls", type=int, default=MAX_PENDING_CALLS_SOFT, metavar="N",
+                       help="calls gRPC may hold before the server takes them in; beyond, new calls are refused "
+                            f"at once (at random, always past {PENDING_CALLS_HARD_FACTOR}x N; default "
+                            f"{MAX_PENDING_CALLS_SOFT}; RELIABILITY.md)")
     add_operations_arguments(serve)  # --ray-address, --log-format/--log-level, --metrics-port/--metrics-host
     add_placement_arguments(serve)  # --placement local|spread, --shard-resource (docs/SCALING.md)
     add_security_arguments(serve)  # --auth, --insecure, --tls-cert/--tls-key/--tls-client-ca (docs/SECURITY.md)

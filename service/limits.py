@@ -117,3 +117,12 @@ ADMISSION_QUERY_MAX_WAIT_MS = 10
 ADMISSION_INGEST_MAX_RUNNING = 16
 ADMISSION_INGEST_MAX_WAITING = 16
 ADMISSION_INGEST_MAX_WAIT_MS = 100
+# Calls gRPC's core has received but the server's event loop has not taken in yet (`segments serve
+# --max-pending-calls`). The Python server takes calls in at ~1-3 k/s whatever the handlers do, so under
+# a flood they queue there, before the gates above see them; gRPC's core refuses calls past the bound at
+# once (at random from the soft bound, always from the hard one, PENDING_CALLS_HARD_FACTOR x it), so a
+# call waits there ~0.2-0.5 s at most instead of until its deadline (gRPC's defaults are 1,000 / 3,000:
+# seconds here). The core resets a refused call's stream: the client sees CANCELLED, not
+# RESOURCE_EXHAUSTED (RELIABILITY.md, "Overload").
+MAX_PENDING_CALLS_SOFT = 128
+PENDING_CALLS_HARD_FACTOR = 4

@@ -35,8 +35,10 @@ from service.health import HealthReporter
 from service.limits import (
     GRACE_PERIOD_S,
     MAX_METADATA_BYTES,
+    MAX_PENDING_CALLS_SOFT,
     MAX_REPLY_MESSAGE_BYTES,
     MAX_REQUEST_MESSAGE_BYTES,
+    PENDING_CALLS_HARD_FACTOR,
 )
 from service.tls import ServerTls
 from service.workspaces import DEFAULT_WORKSPACE
@@ -65,6 +67,14 @@ SERVER_OPTIONS = (
 )
 
 
+def grpc_server_options(max_pending_calls: int) -> tuple[tuple[str, int], ...]:
+    """SERVER_OPTIONS plus the bound on calls gRPC's core holds before the event loop takes them in
+    (service/limits.py, MAX_PENDING_CALLS_SOFT): refused at random past it, always past 4x it."""
+    assert max_pending_calls > 0
+    return (*SERVER_OPTIONS, ("grpc.server.max_pending_requests", max_pending_calls),
+            ("grpc.server.max_pending_requests_hard_limit", PENDING_CALLS_HARD_FACTOR * max_pending_calls))
+
+
 @dataclass(frozen=True)
 class ServerOptions:
     """How `start_server` guards and routes calls (docs/SECURITY.md). The defaults are the loopback
@@ -77,6 +87,7 @@ class ServerOptions:
     # Run before access control, in this order (metrics, request limits, ...): they see every call,
     # refused ones included.
     interceptors: tuple[grpc.aio.ServerInterceptor, ...] = ()
+    max_pending_calls: int = MAX_PENDING_CALLS_SOFT  # calls gRPC's core may hold unread (RELIABILITY.md)
 
 
 @dataclass
@@ -109,7 +120,7 @@ async def start_server(backend: SegmentsBackend, host: str, port: int,
     workspaces = WorkspaceRegistry(default, calls, root, options.open_workspace)
     tokens = TokenTable(root) if options.auth and root is not None else None
     access = AccessInterceptor(workspaces, tokens, root)
-    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[*interceptors, *options.interceptors, access])
+    server = grpc.aio.server(options=grpc_server_options(options.max_pending_calls), interceptors=[*interceptors, *options.interceptors, access])
     default.handlers.install(server)  # requests with their bytes for ingest (wire_requests.py)
     health = HealthReporter(workspaces, SEGMENTS_SERVICES)  # type: ignore[arg-type]  # only serving() is asked
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)

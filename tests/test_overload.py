@@ -4,7 +4,10 @@
    count takes 50 ms, as a busy shard would): a burst of 10x what the running slots hold gets
    RESOURCE_EXHAUSTED within a few ms for the excess, exact answers for the admitted, and the server
    answers normally right after.
-2. The real server (2 Ray shards): its sustainable count rate measured, then ~10x offered open loop
+2. gRPC's core bound on calls it holds before the server's loop takes them in (--max-pending-calls): with
+   the loop stalled (a handler that blocks it), a burst far past the bound is refused at once by the core
+   (CANCELLED) instead of waiting for its deadline, and the calls taken in are answered exactly.
+3. The real server (2 Ray shards): its sustainable count rate measured, then ~10x offered open loop
    (benchmarks/overload.py): every answer that comes back is exact, the RSS of the server and its shard
    actors stays bounded, and afterwards it answers normally again. (Where the excess is refused on this
    2-core machine, and where it queues, is measured there and written down in RELIABILITY.md.)
@@ -40,6 +43,9 @@ FAR_MS = 10**13
 # bound leaves room for this machine's load (client and server share 2 cores with other work): the
 # refusal itself takes well under a millisecond of the server's time.
 REFUSAL_P99_LIMIT_MS = 500
+LOOP_BLOCK_S = 0.02
+PENDING_BOUND = 4
+PENDING_BURST = 300
 
 
 class SlowBackend(DurableBackend):
@@ -53,7 +59,9 @@ class SlowBackend(DurableBackend):
 @pytest.fixture
 def slow_server(tmp_path: Path) -> Iterator[tuple[InProcessServer, AdmissionInterceptor]]:
     admission = AdmissionInterceptor.default()
-    server = InProcessServer(SlowBackend(tmp_path), ServerOptions(interceptors=(admission,)))
+    # gRPC's own bound on calls not yet taken in is set far above the burst: this test is the gate's.
+    options = ServerOptions(interceptors=(admission,), max_pending_calls=4 * BURST)
+    server = InProcessServer(SlowBackend(tmp_path), options)
     yield server, admission
     server.stop()
 
@@ -99,6 +107,43 @@ def test_admission_refuses_the_excess_quickly_and_serves_the_rest(
     assert gate.rejected == len(refused) and gate.admitted == len(ok) + 1  # + the connecting call
     after = asyncio.run(_burst(server.target, ADMISSION_QUERY_MAX_RUNNING // 2))
     assert all(status == "OK" and count == 7 for status, _, count in after)
+
+
+class LoopBlockingBackend(DurableBackend):
+    """Counts hold the event loop for LOOP_BLOCK_S (CPU-bound work would): new calls stay in gRPC's core."""
+
+    async def count(self, rule: Rule, as_of_ms: int | None) -> CountOutcome:
+        time.sleep(LOOP_BLOCK_S)
+        return await super().count(rule, as_of_ms)
+
+
+def test_calls_past_the_pending_bound_are_refused_at_once_by_grpc(tmp_path: Path) -> None:
+    admission = AdmissionInterceptor.default()
+    server = InProcessServer(LoopBlockingBackend(tmp_path),
+                             ServerOptions(interceptors=(admission,), max_pending_calls=PENDING_BOUND))
+    try:
+        with SegmentsClient(server.target) as client:
+            client.ingest([{"event_id": f"o-{i}", "customer_id": f"c-{i}", "type": "order_created", "ts": 1000,
+                            "attrs": {"amount": "5"}} for i in range(7)])
+        started = time.perf_counter()
+        results = asyncio.run(_burst(server.target, PENDING_BURST))
+        burst_s = time.perf_counter() - started
+        by_status: dict[str, list[float]] = {}
+        for status, latency_ms, count in results:
+            by_status.setdefault(status, []).append(latency_ms)
+            assert status != "OK" or count == 7, "calls taken in answer exactly"
+        refused = sorted(by_status.get("CANCELLED", []))
+        print(f"burst of {PENDING_BURST}, bound {PENDING_BOUND}: " + ", ".join(
+            f"{status} {len(ms)} (p50 {sorted(ms)[len(ms) // 2]:.0f} ms)" for status, ms in by_status.items())
+            + f"; {burst_s:.2f} s in all")
+        assert set(by_status) <= {"OK", "CANCELLED", "RESOURCE_EXHAUSTED"}, set(by_status)
+        assert len(refused) >= PENDING_BURST // 2, "the excess is refused by the core, not held"
+        # Held instead, the last call would wait ~PENDING_BURST x LOOP_BLOCK_S (6 s).
+        assert burst_s < PENDING_BURST * LOOP_BLOCK_S / 2, f"the burst took {burst_s:.1f} s"
+        with SegmentsClient(server.target) as client:
+            assert client.count("order_count >= 1", FAR_MS).count == 7  # serving normally afterwards
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="module")
