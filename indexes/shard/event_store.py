@@ -16,11 +16,11 @@ Columns by attribute kind (missing values are explicit, never a real value):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from indexes.schema import ValueType
+from indexes.shard.event_rows import Column, ListColumn, Rows
+from indexes.shard.tail_rows import TailRows
 from indexes.shard.value_dictionary import ValueDictionary
 
 MISSING_CODE = -1
@@ -33,60 +33,6 @@ _DTYPES = {"string": np.int32, "number": np.int64, "timestamp": np.int64, "bool"
 _MISSING = {"string": MISSING_CODE, "number": MISSING_NUMBER, "timestamp": MISSING_NUMBER, "bool": MISSING_BOOL}
 
 
-@dataclass
-class ListColumn:
-    offsets: np.ndarray  # int64, len rows + 1
-    codes: np.ndarray  # int32
-
-    @staticmethod
-    def empty() -> ListColumn:
-        return ListColumn(np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32))
-
-    def take(self, rows: np.ndarray) -> ListColumn:
-        lengths = (self.offsets[1:] - self.offsets[:-1])[rows]
-        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        gather = np.repeat(self.offsets[:-1][rows] - offsets[:-1], lengths) + np.arange(offsets[-1])
-        return ListColumn(offsets, self.codes[gather])
-
-    def slice(self, lo: int, hi: int) -> ListColumn:
-        start, stop = int(self.offsets[lo]), int(self.offsets[hi])
-        return ListColumn(self.offsets[lo : hi + 1] - start, self.codes[start:stop])
-
-    @staticmethod
-    def concat(parts: list[ListColumn]) -> ListColumn:
-        offsets = [np.zeros(1, dtype=np.int64)]
-        base = 0
-        for part in parts:
-            offsets.append(part.offsets[1:] + base)
-            base += int(part.offsets[-1])
-        return ListColumn(np.concatenate(offsets), np.concatenate([p.codes for p in parts] or [np.zeros(0, np.int32)]))
-
-    def __len__(self) -> int:
-        return len(self.offsets) - 1
-
-
-Column = np.ndarray | ListColumn
-
-
-@dataclass
-class Rows:
-    """A selection of rows: customer ids, times and the requested attribute columns."""
-
-    customers: np.ndarray  # uint32
-    ts: np.ndarray  # int64
-    columns: dict[str, Column]
-
-    def __len__(self) -> int:
-        return len(self.customers)
-
-    def filtered(self, mask: np.ndarray) -> Rows:
-        columns: dict[str, Column] = {}
-        for name, column in self.columns.items():
-            columns[name] = column.take(np.flatnonzero(mask)) if isinstance(column, ListColumn) else column[mask]
-        return Rows(self.customers[mask], self.ts[mask], columns)
-
-
 class EventStore:
     def __init__(self, attributes: dict[str, ValueType]) -> None:
         self.attributes = dict(attributes)
@@ -96,9 +42,11 @@ class EventStore:
         self.customers = np.zeros(0, dtype=np.uint32)
         self.ts = np.zeros(0, dtype=np.int64)
         self.columns: dict[str, Column] = {name: self._empty_column(t) for name, t in attributes.items()}
-        self._tail: list[tuple[np.ndarray, np.ndarray, dict[str, Column]]] = []
-        self._tail_rows = 0
-        self._tail_cache: Rows | None = None
+        self._tail = self._empty_tail()
+
+    def _empty_tail(self) -> TailRows:
+        lists = {name for name, t in self.attributes.items() if t.kind == "list"}
+        return TailRows(lists, {name: np.dtype(_DTYPES.get(t.kind, np.int32)) for name, t in self.attributes.items()})
 
     @staticmethod
     def _empty_column(value_type: ValueType) -> Column:
@@ -111,6 +59,7 @@ class EventStore:
         assert name not in self.attributes
         self.flush()
         self.attributes[name] = value_type
+        self._tail = self._empty_tail()  # empty after the flush: rebuilt with the new column
         if value_type.kind in ("string", "list"):
             self.dictionaries[name] = ValueDictionary()
         if value_type.kind == "list":
@@ -119,7 +68,7 @@ class EventStore:
             self.columns[name] = np.full(len(self.ts), _MISSING[value_type.kind], dtype=_DTYPES[value_type.kind])
 
     def __len__(self) -> int:
-        return len(self.ts) + self._tail_rows
+        return len(self.ts) + len(self._tail)
 
     # --- appends ----------------------------------------------------------------------------
     def encode(self, attrs: dict[str, list], count: int) -> dict[str, Column]:
@@ -151,17 +100,16 @@ class EventStore:
         if len(ts) == 0:
             return
         assert set(columns) == set(self.attributes)
-        self._tail.append((customers.astype(np.uint32), ts.astype(np.int64), columns))
-        self._tail_rows += len(ts)
-        self._tail_cache = None
-        if self._tail_rows >= max(MIN_TAIL_ROWS, len(self.ts) // TAIL_FRACTION):
+        self._tail.append(customers.astype(np.uint32, copy=False), ts.astype(np.int64, copy=False), columns)
+        if len(self._tail) >= max(MIN_TAIL_ROWS, len(self.ts) // TAIL_FRACTION):
             self.flush()
 
     def flush(self) -> None:
         """Merge the tail into the sorted main part."""
-        if not self._tail:
+        if not len(self._tail):
             return
-        parts = [(self.customers, self.ts, self.columns), *self._tail]
+        tail = self._tail.rows()
+        parts = [(self.customers, self.ts, self.columns), (tail.customers, tail.ts, tail.columns)]
         customers = np.concatenate([p[0] for p in parts])
         ts = np.concatenate([p[1] for p in parts])
         # Stable: rows with equal ts keep arrival order, so the layout is a function of the log.
@@ -179,29 +127,15 @@ class EventStore:
         self.customers = customers if already_sorted else customers[order]
         self.ts = ts if already_sorted else ts[order]
         self.columns = columns
-        self._tail = []
-        self._tail_rows = 0
-        self._tail_cache = None
+        self._tail = self._empty_tail()
 
     # --- reads ------------------------------------------------------------------------------
     @property
     def max_ts(self) -> int | None:
         candidates = [int(self.ts[-1])] if len(self.ts) else []
-        candidates += [int(part[1].max()) for part in self._tail]
+        if self._tail.max_ts is not None:
+            candidates.append(self._tail.max_ts)
         return max(candidates) if candidates else None
-
-    def _tail_rows_view(self) -> Rows:
-        if self._tail_cache is None:
-            customers = np.concatenate([p[0] for p in self._tail])
-            ts = np.concatenate([p[1] for p in self._tail])
-            columns: dict[str, Column] = {}
-            for name in self.attributes:
-                pieces = [p[2][name] for p in self._tail]
-                columns[name] = (
-                    ListColumn.concat(pieces) if isinstance(pieces[0], ListColumn) else np.concatenate(pieces)  # type: ignore[arg-type]
-                )
-            self._tail_cache = Rows(customers, ts, columns)
-        return self._tail_cache
 
     def window(self, start_ms: int | None, end_ms: int | None, attributes: tuple[str, ...] = ()) -> Rows:
         """Rows with start <= ts <= end (None = unbounded), with the named attribute columns."""
@@ -212,9 +146,9 @@ class EventStore:
             column = self.columns[name]
             main_columns[name] = column.slice(lo, hi) if isinstance(column, ListColumn) else column[lo:hi]
         main = Rows(self.customers[lo:hi], self.ts[lo:hi], main_columns)
-        if not self._tail:
+        if not len(self._tail):
             return main
-        tail = self._tail_rows_view()
+        tail = self._tail.rows()
         mask = np.ones(len(tail), dtype=bool)
         if start_ms is not None:
             mask &= tail.ts >= start_ms
@@ -235,10 +169,5 @@ class EventStore:
         total = self.customers.nbytes + self.ts.nbytes
         for column in self.columns.values():
             total += column.offsets.nbytes + column.codes.nbytes if isinstance(column, ListColumn) else column.nbytes
-        for customers, ts, columns in self._tail:
-            total += customers.nbytes + ts.nbytes
-            for column in columns.values():
-                total += (
-                    column.offsets.nbytes + column.codes.nbytes if isinstance(column, ListColumn) else column.nbytes
-                )
+        total += self._tail.nbytes
         return int(total)

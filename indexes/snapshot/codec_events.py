@@ -26,7 +26,7 @@ EVENT_INDEX_FIELDS = frozenset(
     {"name", "store", "day_customers", "month_customers", "count", "_first_ts", "_last_ts", "_sums", "by_value", "max_ts"}
 )
 STORE_FIELDS = frozenset(
-    {"attributes", "dictionaries", "customers", "ts", "columns", "_tail", "_tail_rows", "_tail_cache"}
+    {"attributes", "dictionaries", "customers", "ts", "columns", "_tail"}
 )
 KEYED_FIELDS = frozenset({"_bitmaps", "_pending_keys", "_pending_ids", "_pending_pairs"})
 _ARRAY_DTYPES = {"string": np.int32, "number": np.int64, "timestamp": np.int64, "bool": np.int8}
@@ -52,7 +52,7 @@ def read_keyed(tree: dict[str, Any], blobs: BlobReader) -> KeyedBitmaps:
 def write_store(store: EventStore, blobs: BlobWriter) -> dict[str, Any]:
     require_fields(store, STORE_FIELDS)
     store.flush()
-    assert not store._tail and store._tail_rows == 0
+    assert len(store._tail) == 0
     columns: list[list[Any]] = []
     for name in store.attributes:
         column = store.columns[name]
