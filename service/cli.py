@@ -32,7 +32,7 @@ from service import cli_reshard, cli_segments, cli_tokens
 from service.auth_cli_options import add_connection_options
 from service.auth_serve import add_security_arguments
 from service.cli_insights import extend_reports, register_export_schedule, register_summarize
-from service.limits import MAX_PENDING_CALLS_SOFT, PENDING_CALLS_HARD_FACTOR
+from service.limits import MAX_CONCURRENT_CALLS, MAX_PENDING_CALLS_SOFT, PENDING_CALLS_HARD_FACTOR
 from service.serve_operations import add_operations_arguments
 from service.serve_placement import add_placement_arguments
 
@@ -119,6 +119,9 @@ def _add_serve(commands: Any) -> None:
                        help="calls gRPC may hold before the server takes them in; beyond, new calls are refused "
                             f"at once (at random, always past {PENDING_CALLS_HARD_FACTOR}x N; default "
                             f"{MAX_PENDING_CALLS_SOFT}; RELIABILITY.md)")
+    serve.add_argument("--max-concurrent-calls", type=int, default=MAX_CONCURRENT_CALLS, metavar="N",
+                       help="calls (streams included) the server holds at once; beyond, RESOURCE_EXHAUSTED before "
+                            f"any other work (default {MAX_CONCURRENT_CALLS}; RELIABILITY.md)")
     add_operations_arguments(serve)  # --ray-address, --log-format/--log-level, --metrics-port/--metrics-host
     add_placement_arguments(serve)  # --placement local|spread, --shard-resource (docs/SCALING.md)
     add_security_arguments(serve)  # --auth, --insecure, --tls-cert/--tls-key/--tls-client-ca (docs/SECURITY.md)

@@ -64,6 +64,8 @@ def run_serve(args: argparse.Namespace) -> int:
         raise CommandError(f"--count-cache must be 0..{MAX_COUNT_CACHE_ENTRIES} (got {args.count_cache})")
     if not 1 <= args.max_pending_calls <= MAX_PENDING_CALLS_LIMIT:
         raise CommandError(f"--max-pending-calls must be 1..{MAX_PENDING_CALLS_LIMIT} (got {args.max_pending_calls})")
+    if not 1 <= args.max_concurrent_calls <= MAX_PENDING_CALLS_LIMIT:
+        raise CommandError(f"--max-concurrent-calls must be 1..{MAX_PENDING_CALLS_LIMIT} (got {args.max_concurrent_calls})")
     placement = placement_from_args(args)  # --placement, --shard-resource: refused here, before Ray starts
     data_dir = Path(args.data_dir or (DEFAULT_DEMO_DATA_DIR if args.demo else DEFAULT_DATA_DIR))
     if args.data_dir is None:
@@ -107,7 +109,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     options = ServerOptions(data_dir=data_dir, auth=security.auth, tls=security.tls, open_workspace=opened_workspace,
                             interceptors=(AdmissionInterceptor.default(),),  # overload: RELIABILITY.md
-                            max_pending_calls=args.max_pending_calls)
+                            max_pending_calls=args.max_pending_calls, max_concurrent_calls=args.max_concurrent_calls)
     try:
         return asyncio.run(serve(opened, args.host, args.port, on_listening=on_listening, prepare=prepare,
                                  interceptors=observability.interceptors, options=options))

@@ -34,6 +34,7 @@ from service.calls import BackendCalls
 from service.health import HealthReporter
 from service.limits import (
     GRACE_PERIOD_S,
+    MAX_CONCURRENT_CALLS,
     MAX_METADATA_BYTES,
     MAX_PENDING_CALLS_SOFT,
     MAX_REPLY_MESSAGE_BYTES,
@@ -88,6 +89,9 @@ class ServerOptions:
     # refused ones included.
     interceptors: tuple[grpc.aio.ServerInterceptor, ...] = ()
     max_pending_calls: int = MAX_PENDING_CALLS_SOFT  # calls gRPC's core may hold unread (RELIABILITY.md)
+    # Calls the server's loop holds at once (streams included); past it grpc.aio answers RESOURCE_EXHAUSTED
+    # before any interceptor or handler runs: the cheapest refusal Python can give.
+    max_concurrent_calls: int = MAX_CONCURRENT_CALLS
 
 
 @dataclass
@@ -120,7 +124,9 @@ async def start_server(backend: SegmentsBackend, host: str, port: int,
     workspaces = WorkspaceRegistry(default, calls, root, options.open_workspace)
     tokens = TokenTable(root) if options.auth and root is not None else None
     access = AccessInterceptor(workspaces, tokens, root)
-    server = grpc.aio.server(options=grpc_server_options(options.max_pending_calls), interceptors=[*interceptors, *options.interceptors, access])
+    server = grpc.aio.server(options=grpc_server_options(options.max_pending_calls),
+                             maximum_concurrent_rpcs=options.max_concurrent_calls,
+                             interceptors=[*interceptors, *options.interceptors, access])
     default.handlers.install(server)  # requests with their bytes for ingest (wire_requests.py)
     health = HealthReporter(workspaces, SEGMENTS_SERVICES)  # type: ignore[arg-type]  # only serving() is asked
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)

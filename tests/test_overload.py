@@ -109,6 +109,24 @@ def test_admission_refuses_the_excess_quickly_and_serves_the_rest(
     assert all(status == "OK" and count == 7 for status, _, count in after)
 
 
+def test_calls_past_the_concurrency_bound_get_resource_exhausted_before_any_handler(tmp_path: Path) -> None:
+    admission = AdmissionInterceptor.default()
+    server = InProcessServer(SlowBackend(tmp_path), ServerOptions(interceptors=(admission,), max_concurrent_calls=8))
+    try:
+        with SegmentsClient(server.target) as client:
+            client.ingest([{"event_id": f"o-{i}", "customer_id": f"c-{i}", "type": "order_created", "ts": 1000,
+                            "attrs": {"amount": "5"}} for i in range(7)])
+        results = asyncio.run(_burst(server.target, 64))
+        ok = [r for r in results if r[0] == "OK"]
+        refused = sorted(r[1] for r in results if r[0] == "RESOURCE_EXHAUSTED")
+        assert len(ok) + len(refused) == 64 and all(count == 7 for _, _, count in ok)
+        assert len(ok) <= 8 + 1 and len(refused) >= 64 - 9, "past 8 calls at once, refused"
+        assert admission.gates["query"].rejected == 0, "refused by grpc.aio before the gate saw them"
+        assert refused[len(refused) // 2] < SLOW_COUNT_S * 1000, "refused at once, not after a slot"
+    finally:
+        server.stop()
+
+
 class LoopBlockingBackend(DurableBackend):
     """Counts hold the event loop for LOOP_BLOCK_S (CPU-bound work would): new calls stay in gRPC's core."""
 
