@@ -13,7 +13,7 @@ import numpy as np
 from pyroaring import BitMap
 
 from indexes.segments.footprint import Footprint
-from indexes.shard.bitmaps import bitmap_from_ids, in_sorted
+from indexes.shard.bitmaps import bitmap_from_ids
 from indexes.shard.run_columns import RunColumns
 
 
@@ -28,6 +28,11 @@ class BatchTouch:
         self._event_ids: list[str] = []
         self._profiles: dict[str, list[np.ndarray]] = {}
         self._finished: tuple[np.ndarray, np.ndarray] | None = None
+        # Per set of event types read (None: every type): the batch's customers with such events, and
+        # each one's last such event row. A batch's 100 segments share a handful of footprints, so each is
+        # worked out once per batch instead of once per segment. Cleared when a run is added.
+        self._customers_by_types: dict[frozenset[str] | None, BitMap] = {}
+        self._last_rows_by_types: dict[frozenset[str] | None, tuple[np.ndarray, np.ndarray]] = {}
 
     @property
     def empty(self) -> bool:
@@ -42,6 +47,8 @@ class BatchTouch:
         accepted (None: all)."""
         assert len(dense_after) == len(run.names)
         self._finished = None
+        self._customers_by_types.clear()
+        self._last_rows_by_types.clear()
         if run.events is not None:
             events = run.events
             at = run.event_at if run.event_at is not None else np.arange(len(run.names))
@@ -78,19 +85,29 @@ class BatchTouch:
             self._finished = (dense, types)
         return self._finished
 
-    def _type_mask(self, footprint: Footprint | None) -> np.ndarray:
-        """Which batch event rows are of a type the footprint reads (None: any type)."""
+    @staticmethod
+    def _types_key(footprint: Footprint | None) -> frozenset[str] | None:
+        return None if footprint is None or footprint.every_event_type else footprint.event_types
+
+    def _type_mask(self, types_read: frozenset[str] | None) -> np.ndarray:
+        """Which batch event rows are of a type read (None: any type)."""
         dense, types = self._events()
-        if footprint is None or footprint.every_event_type:
+        if types_read is None:
             return np.ones(len(dense), dtype=bool)
         # Type codes are 0..len(type_names)-1: a lookup table beats np.isin's fixed cost (~0.1 ms a call).
         wanted = np.zeros(len(self.type_names), dtype=bool)
-        wanted[[self._type_codes[t] for t in footprint.event_types if t in self._type_codes]] = True
+        wanted[[self._type_codes[t] for t in types_read if t in self._type_codes]] = True
         return wanted[types]
 
     def event_customers(self, footprint: Footprint | None) -> BitMap:
-        dense, _ = self._events()
-        return bitmap_from_ids(dense[self._type_mask(footprint)])
+        """The batch's customers with an accepted event of a type the footprint reads. Callers must not
+        change the bitmap (it is shared by every footprint reading the same types)."""
+        key = self._types_key(footprint)
+        found = self._customers_by_types.get(key)
+        if found is None:
+            dense, _ = self._events()
+            found = self._customers_by_types[key] = bitmap_from_ids(dense[self._type_mask(key)])
+        return found
 
     def profile_customers(self, properties: frozenset[str]) -> BitMap:
         parts = [bitmap_from_ids(np.concatenate(self._profiles[p])) for p in properties if p in self._profiles]
@@ -99,9 +116,21 @@ class BatchTouch:
     def last_events(self, customers: np.ndarray, footprint: Footprint | None) -> list[str | None]:
         """For each dense id in `customers`, its last accepted event of the batch of a type the
         footprint reads (None: any type), or None."""
-        dense, _ = self._events()
-        rows = np.flatnonzero(self._type_mask(footprint) & in_sorted(dense, np.sort(customers)))
-        latest = rows[::-1]
-        owners, first = np.unique(dense[latest], return_index=True)
-        found = dict(zip(owners.tolist(), latest[first].tolist(), strict=True))
-        return [self._event_ids[found[c]] if c in found else None for c in customers.tolist()]
+        owners, last_rows = self._last_rows(self._types_key(footprint))
+        if len(owners) == 0 or len(customers) == 0:
+            return [None] * len(customers)
+        at = np.searchsorted(owners, customers)
+        at[at == len(owners)] = 0
+        hit = owners[at] == customers
+        event_ids = self._event_ids
+        return [event_ids[row] if is_hit else None for row, is_hit in zip(last_rows[at].tolist(), hit.tolist(), strict=True)]
+
+    def _last_rows(self, key: frozenset[str] | None) -> tuple[np.ndarray, np.ndarray]:
+        """(customers with an event of the types, ascending; the row of each one's last such event)."""
+        found = self._last_rows_by_types.get(key)
+        if found is None:
+            dense, _ = self._events()
+            latest = np.flatnonzero(self._type_mask(key))[::-1]
+            owners, first = np.unique(dense[latest], return_index=True)
+            found = self._last_rows_by_types[key] = (owners, latest[first])
+        return found
