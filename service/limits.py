@@ -125,10 +125,10 @@ ADMISSION_INGEST_MAX_WAIT_MS = 100
 # seconds here). The core resets a refused call's stream: the client sees CANCELLED, not
 # RESOURCE_EXHAUSTED (RELIABILITY.md, "Overload").
 MAX_PENDING_CALLS_SOFT = 128
+PENDING_CALLS_HARD_FACTOR = 4
 # Calls taken in and not finished, streams included (`segments serve --max-concurrent-calls`): past it
 # grpc.aio refuses a new call with RESOURCE_EXHAUSTED ("Concurrent RPC limit exceeded!") before any
 # interceptor runs, at a fraction of the cost of the admission gate's refusal. Above what the gates and
 # stream limits let run (32 + 32 queries, 16 + 16 ingest, 64 Watch streams, other streams) with room for
 # calls being refused by them.
 MAX_CONCURRENT_CALLS = 512
-PENDING_CALLS_HARD_FACTOR = 4

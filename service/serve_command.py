@@ -27,7 +27,7 @@ from service.serve_operations import check_operations_arguments
 from service.serve_placement import placement_from_args
 from service.server import ServerOptions, serve
 
-MAX_PENDING_CALLS_LIMIT = 100_000  # gRPC's hard limit is 4x: stays an int
+MAX_CALL_BOUND = 100_000  # --max-pending-calls / --max-concurrent-calls (gRPC's hard pending limit is 4x: an int)
 MAX_COUNT_CACHE_ENTRIES = 1_000_000  # a key holds a plan's repr (~1 KiB): about 1 GiB per shard at most
 
 DEMO_EXAMPLES = (
@@ -62,10 +62,9 @@ def run_serve(args: argparse.Namespace) -> int:
         raise CommandError(f"--port must be 0..65535 (got {args.port})")
     if not 0 <= args.count_cache <= MAX_COUNT_CACHE_ENTRIES:
         raise CommandError(f"--count-cache must be 0..{MAX_COUNT_CACHE_ENTRIES} (got {args.count_cache})")
-    if not 1 <= args.max_pending_calls <= MAX_PENDING_CALLS_LIMIT:
-        raise CommandError(f"--max-pending-calls must be 1..{MAX_PENDING_CALLS_LIMIT} (got {args.max_pending_calls})")
-    if not 1 <= args.max_concurrent_calls <= MAX_PENDING_CALLS_LIMIT:
-        raise CommandError(f"--max-concurrent-calls must be 1..{MAX_PENDING_CALLS_LIMIT} (got {args.max_concurrent_calls})")
+    for flag, bound in (("--max-pending-calls", args.max_pending_calls), ("--max-concurrent-calls", args.max_concurrent_calls)):
+        if not 1 <= bound <= MAX_CALL_BOUND:
+            raise CommandError(f"{flag} must be 1..{MAX_CALL_BOUND} (got {bound})")
     placement = placement_from_args(args)  # --placement, --shard-resource: refused here, before Ray starts
     data_dir = Path(args.data_dir or (DEFAULT_DEMO_DATA_DIR if args.demo else DEFAULT_DATA_DIR))
     if args.data_dir is None:

@@ -70,7 +70,8 @@ SERVER_OPTIONS = (
 
 def grpc_server_options(max_pending_calls: int) -> tuple[tuple[str, int], ...]:
     """SERVER_OPTIONS plus the bound on calls gRPC's core holds before the event loop takes them in
-    (service/limits.py, MAX_PENDING_CALLS_SOFT): refused at random past it, always past 4x it."""
+    (service/limits.py, MAX_PENDING_CALLS_SOFT): refused at random past it, always past
+    PENDING_CALLS_HARD_FACTOR times it."""
     assert max_pending_calls > 0
     return (*SERVER_OPTIONS, ("grpc.server.max_pending_requests", max_pending_calls),
             ("grpc.server.max_pending_requests_hard_limit", PENDING_CALLS_HARD_FACTOR * max_pending_calls))
